@@ -1,0 +1,19 @@
+"""Registry keys and fixed names shared across scsynth."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class _ScsynthKeys(NamedTuple):
+    X_KEY: str = "X"
+    LABELS_KEY: str = "labels"
+    LIBRARY_KEY: str = "library"
+
+
+SCSYNTH_KEYS = _ScsynthKeys()
+
+#: Total per cell after library-size normalisation (the scGAN / GRouNdGAN convention).
+DEFAULT_LIBRARY_SIZE = 20_000
+#: Key of ``uns`` where generated AnnData record provenance.
+UNS_KEY = "scsynth"

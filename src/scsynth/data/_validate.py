@@ -1,0 +1,97 @@
+"""Input checks shared by every model's ``setup_anndata``: clear errors before any long work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy import sparse
+
+
+def _examples(names, k: int = 5) -> str:
+    names = list(map(str, names))
+    more = f" and {len(names) - k} more" if len(names) > k else ""
+    return ", ".join(repr(n) for n in names[:k]) + more
+
+
+def get_matrix(adata: AnnData, layer: str | None):
+    """``adata.X`` or ``adata.layers[layer]``, with a clear error when the layer is missing."""
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass `layer=` naming the layer that holds the expression values.")
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers) or 'none'}).")
+    return adata.layers[layer]
+
+
+def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data: bool = True) -> None:
+    """Validate the expression matrix a model will train on.
+
+    Raises
+    ------
+    ValueError
+        For an empty AnnData; NaN or infinite values; negative values; non-integer values when
+        ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene.
+    """
+    where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); nothing to train on.")
+    x = get_matrix(adata, layer)
+    values = x.data if sparse.issparse(x) else np.asarray(x)
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"{where} has dtype {values.dtype}; expected numeric expression values.")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(
+            f"{where} contains {int((~finite).sum())} NaN or infinite values; remove or impute them first."
+        )
+    if (values < 0).any():
+        raise ValueError(
+            f"{where} contains negative values (min {values.min():.3g}); scsynth models expect counts or "
+            "non-negative normalised expression, not scaled/centred data. Pass the unscaled layer with `layer=`."
+        )
+    if is_count_data and not np.array_equal(values, np.round(values)):
+        idx = np.flatnonzero(values != np.round(values))[0]
+        raise ValueError(
+            f"{where} holds non-integer values (e.g. {values.flat[idx]:.4g}) but is_count_data=True. Pass the raw "
+            "counts with `layer=`, or `is_count_data=False` if these are normalised expression values."
+        )
+    gene_totals = np.asarray(x.sum(axis=0)).ravel()
+    if (gene_totals == 0).any():
+        zero = adata.var_names[gene_totals == 0]
+        raise ValueError(
+            f"{len(zero)} genes are zero in every cell ({_examples(zero)}); they carry no signal. Remove them "
+            "first, e.g. `sc.pp.filter_genes(adata, min_cells=1)`."
+        )
+    cell_totals = np.asarray(x.sum(axis=1)).ravel()
+    if (cell_totals == 0).any():
+        zero = adata.obs_names[cell_totals == 0]
+        raise ValueError(
+            f"{len(zero)} cells have no expression at all ({_examples(zero)}); remove them first, e.g. "
+            "`sc.pp.filter_cells(adata, min_counts=1)`."
+        )
+
+
+def check_obs_key(adata: AnnData, key: str, *, what: str = "labels_key") -> pd.Series:
+    """Return ``adata.obs[key]`` after checking it exists and has no missing values."""
+    if key not in adata.obs:
+        raise KeyError(f"{what}={key!r} is not a column of adata.obs (columns: {_examples(adata.obs.columns, 10)}).")
+    col = adata.obs[key]
+    if col.isna().any():
+        raise ValueError(f"adata.obs[{key!r}] has {int(col.isna().sum())} missing values; fill or drop those cells.")
+    return col
+
+
+def check_label_sizes(labels: pd.Series | np.ndarray, *, min_cells: int, key: str) -> None:
+    """Raise when a label has fewer than ``min_cells`` cells."""
+    counts = pd.Series(np.asarray(labels)).value_counts()
+    small = counts[counts < min_cells]
+    if len(small):
+        listing = ", ".join(f"{k!r} ({v})" for k, v in small.items())
+        raise ValueError(
+            f"Labels in obs[{key!r}] with fewer than {min_cells} training cells: {listing}. A conditional model "
+            "cannot learn them; drop or merge these labels before setup_anndata."
+        )

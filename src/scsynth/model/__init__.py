@@ -1,0 +1,6 @@
+"""User-facing models (scvi-tools ``BaseModelClass`` subclasses)."""
+
+from ._base import GANModelBase
+from ._scgan import ScGAN
+
+__all__ = ["GANModelBase", "ScGAN"]

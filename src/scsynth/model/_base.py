@@ -1,0 +1,270 @@
+"""Behaviour shared by scsynth's GAN models: training in generator steps, atomic save, data-optional load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import anndata
+import lightning
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scvi.dataloaders import DataSplitter
+from scvi.model._utils import use_distributed_sampler
+from scvi.model.base import BaseModelClass
+from scvi.train import TrainRunner
+
+from .._settings import settings
+from ..train import GeneratorStepProgressBar, WGANGPTrainingPlan
+from ..train._quiet import quiet_lightning
+from ._save_load import ADATA_FILE, read_model_dir, write_model_dir
+
+
+def _split_indices(n_obs: int, train_size: float, validation_size: float | None, seed: int) -> list[np.ndarray]:
+    if not 0 < train_size <= 1:
+        raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
+    validation_size = 1 - train_size if validation_size is None else validation_size
+    if validation_size < 0 or train_size + validation_size > 1 + 1e-9:
+        raise ValueError(f"train_size + validation_size must be <= 1, got {train_size} + {validation_size}.")
+    perm = np.random.default_rng(seed).permutation(n_obs)
+    n_train = int(np.ceil(train_size * n_obs))
+    n_val = min(int(np.floor(validation_size * n_obs)), n_obs - n_train)
+    return [np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :])]
+
+
+def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
+    """Raise when ``adata`` does not have exactly the model's genes in the model's order."""
+    names = np.asarray(adata.var_names, dtype=str)
+    if len(names) == len(var_names) and (names == var_names).all():
+        return
+    missing = [g for g in var_names if g not in set(names)]
+    extra = [g for g in names if g not in set(var_names)]
+    if not missing and not extra:
+        raise ValueError("The AnnData has the model's genes in a different order; use adata[:, model.var_names_].")
+    raise ValueError(
+        f"The AnnData's genes differ from the model's: {len(missing)} model genes are missing "
+        f"(e.g. {missing[:5]}) and {len(extra)} are extra (e.g. {extra[:5]}). Subset it with "
+        "adata[:, model.var_names_] if it has all of them, or pass the data the model was trained on."
+    )
+
+
+class GANModelBase(BaseModelClass):
+    """Training, saving and loading shared by scsynth's GAN models.
+
+    Subclasses build ``self.module`` (a module following the :class:`~scsynth.train.WGANGPTrainingPlan`
+    protocol) in ``__init__`` and may override :meth:`_on_trained`.
+    """
+
+    _training_plan_cls = WGANGPTrainingPlan
+    _data_splitter_cls = DataSplitter
+    _train_runner_cls = TrainRunner
+    _default_max_steps = 2000
+    _min_cells_per_label = 5
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _check_has_data(self, action: str) -> None:
+        if self.adata is None:
+            raise ValueError(
+                f"This {type(self).__name__} was loaded without data, so it cannot {action}; "
+                f"load it with {type(self).__name__}.load(dir_path, adata=<training AnnData>)."
+            )
+
+    def _check_trained(self) -> None:
+        if not self.is_trained_:
+            raise RuntimeError(f"This {type(self).__name__} is not trained yet; call model.train() first.")
+
+    def _on_trained(self, train_indices: np.ndarray) -> None:
+        """Hook run after each ``train()`` with the training-cell indices."""
+
+    # -- training --------------------------------------------------------------------------------
+    def train(
+        self,
+        max_steps: int | None = None,
+        *,
+        max_epochs: int | None = None,
+        batch_size: int = 128,
+        train_size: float = 0.9,
+        validation_size: float | None = None,
+        validate_every: int = 100,
+        accelerator: str | None = None,
+        devices: int | list[int] | str = "auto",
+        strategy: str | None = None,
+        seed: int | None = None,
+        early_stopping: bool = False,
+        plan_kwargs: dict[str, Any] | None = None,
+        datasplitter_kwargs: dict[str, Any] | None = None,
+        **trainer_kwargs: Any,
+    ) -> None:
+        """Train with the WGAN-GP plan, budgeted in generator steps.
+
+        Parameters
+        ----------
+        max_steps
+            Number of generator steps (each follows ``n_critic`` critic steps). Training stops after
+            exactly this many. When both this and ``max_epochs`` are ``None`` the model's default is used.
+        max_epochs
+            Train for a number of passes over the training cells instead.
+        batch_size
+            Cells per critic / generator step.
+        train_size
+            Fraction of cells used for training; the rest (or ``validation_size``) is for validation.
+        validation_size
+            Fraction of cells used for validation.
+        validate_every
+            Estimate the validation Wasserstein distance about every this many generator steps.
+        accelerator
+            Lightning accelerator (``scsynth.settings.accelerator`` when ``None``).
+        devices
+            Lightning devices; more than one runs DDP (``ddp_find_unused_parameters_true`` by default).
+        strategy
+            Lightning strategy.
+        seed
+            Seed of the split, the initial noise and the training draws (``scsynth.settings.seed`` when ``None``).
+        early_stopping
+            Stop when ``wasserstein_validation`` stops improving (Lightning ``EarlyStopping`` options go
+            through ``early_stopping_patience`` etc. in ``trainer_kwargs``).
+        plan_kwargs
+            Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...).
+        datasplitter_kwargs
+            Options of :class:`scvi.dataloaders.DataSplitter`.
+        **trainer_kwargs
+            Options of :class:`scvi.train.Trainer` / :class:`lightning.pytorch.Trainer`.
+        """
+        self._check_has_data("train")
+        if max_steps is None and max_epochs is None:
+            max_steps = self._default_max_steps
+        seed = settings.seed if seed is None else seed
+        plan_kwargs = {**(plan_kwargs or {}), "max_generator_steps": max_steps}
+        n_critic = int(plan_kwargs.get("n_critic", 5))
+        splits = _split_indices(self.adata.n_obs, train_size, validation_size, seed)
+        n_train, n_val = len(splits[0]), len(splits[1])
+        if n_train < batch_size:
+            raise ValueError(
+                f"Only {n_train} training cells for batch_size={batch_size}; lower batch_size (e.g. "
+                f"{max(2, n_train // 2)}) or provide more cells."
+            )
+        self._check_training_cells(splits[0])
+        batches_per_epoch = max(1, n_train // batch_size)
+        if max_epochs is None:
+            max_epochs = 10**9  # the plan stops after exactly max_steps generator steps
+        if isinstance(devices, int) and devices > 1 and strategy is None:
+            strategy = "ddp_find_unused_parameters_true"
+        if strategy is not None:
+            trainer_kwargs["strategy"] = strategy
+        if n_val > 0:
+            every = max(1, round(validate_every * n_critic / batches_per_epoch))
+            trainer_kwargs.setdefault("check_val_every_n_epoch", every)
+        elif early_stopping:
+            raise ValueError("early_stopping needs validation cells; set train_size < 1.")
+        if early_stopping:
+            trainer_kwargs.setdefault("early_stopping_monitor", "wasserstein_validation")
+            trainer_kwargs.setdefault("early_stopping_mode", "min")
+        callbacks = list(trainer_kwargs.pop("callbacks", []))
+        show_progress = trainer_kwargs.pop("enable_progress_bar", True)
+        if show_progress:
+            progress = GeneratorStepProgressBar(f"Training {type(self).__name__}")
+            if not settings.progress:
+                progress.disable()
+            callbacks.append(progress)
+        lightning.seed_everything(seed, verbose=False)
+        data_splitter = self._data_splitter_cls(
+            self.adata_manager,
+            batch_size=batch_size,
+            external_indexing=splits,
+            distributed_sampler=use_distributed_sampler(strategy or ""),
+            drop_last=True,  # a last batch of 1 cell would break BatchNorm
+            **(datasplitter_kwargs or {}),
+        )
+        plan = self._training_plan_cls(self.module, **plan_kwargs)
+        with quiet_lightning():
+            runner = self._train_runner_cls(
+                self,
+                training_plan=plan,
+                data_splitter=data_splitter,
+                max_epochs=max_epochs,
+                accelerator=accelerator or settings.accelerator,
+                devices=devices,
+                early_stopping=early_stopping,
+                simple_progress_bar=False,
+                enable_progress_bar=show_progress,
+                enable_model_summary=False,
+                callbacks=callbacks,
+                **trainer_kwargs,
+            )
+            runner()
+        self.n_generator_steps_ = int(getattr(self, "n_generator_steps_", 0)) + plan.generator_steps
+        # scvi's SimpleLogger stores object columns; numbers are what users plot and compare
+        self.history_ = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
+        self._on_trained(np.asarray(self.train_indices))
+
+    def _check_training_cells(self, train_indices: np.ndarray) -> None:
+        """Model-specific checks of the training split, before any training starts."""
+
+    # -- save / load -----------------------------------------------------------------------------
+    def save(
+        self, dir_path: str | os.PathLike, *, overwrite: bool = False, save_anndata: bool = False, **kwargs: Any
+    ) -> None:
+        """Save the model atomically (written to a temporary directory, then moved into place).
+
+        Parameters
+        ----------
+        dir_path
+            Directory to write; it holds ``model.pt`` (scvi-tools format), ``scsynth.json`` and, with
+            ``save_anndata``, ``adata.h5ad``.
+        overwrite
+            Replace an existing directory.
+        save_anndata
+            Also save the training AnnData, so ``load`` needs no ``adata``.
+        """
+        if kwargs:
+            raise TypeError(f"Unexpected arguments to save(): {sorted(kwargs)}.")
+        write_model_dir(self, dir_path, overwrite=overwrite, save_anndata=save_anndata)
+
+    @classmethod
+    def load(
+        cls,
+        dir_path: str | os.PathLike,
+        adata: AnnData | None = None,
+        *,
+        accelerator: str = "auto",
+        device: str | int = "auto",
+    ):
+        """Load a saved model; the AnnData is optional (generation does not need it).
+
+        Parameters
+        ----------
+        dir_path
+            Directory written by ``save``.
+        adata
+            AnnData with exactly the model's genes, needed only to continue training. When ``None``
+            the saved ``adata.h5ad`` is used if present, otherwise the model is loaded without data.
+        accelerator, device
+            Where to put the module (``"auto"`` picks a GPU when there is one).
+        """
+        saved = read_model_dir(dir_path)
+        attrs = dict(saved["attr_dict"])
+        registry = attrs.pop("registry_")
+        init_params = attrs.pop("init_params_")
+        name = registry.get("model_name")
+        if name != cls.__name__:
+            raise ValueError(f"{dir_path} holds a {name}, not a {cls.__name__}; load it with that class.")
+        saved_adata = Path(dir_path) / ADATA_FILE
+        if adata is None and saved_adata.is_file():
+            adata = anndata.read_h5ad(saved_adata)
+        if adata is not None:
+            check_same_genes(adata, np.asarray(saved["var_names"], dtype=str))
+            cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
+        kwargs = {**init_params.get("non_kwargs", {})}
+        for extra in init_params.get("kwargs", {}).values():
+            kwargs.update(extra)
+        model = cls(adata, registry=None if adata is not None else registry, **kwargs)
+        for key, value in attrs.items():
+            setattr(model, key, value)
+        model.module.load_state_dict(saved["model_state_dict"])
+        use_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        model.to_device(device if device != "auto" else ("cuda" if use_gpu else "cpu"))
+        model.module.eval()
+        return model

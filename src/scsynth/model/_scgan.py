@@ -1,0 +1,271 @@
+"""ScGAN / cscGAN: the user-facing model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scipy import sparse
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField
+
+from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS, UNS_KEY
+from .._settings import settings
+from ..data import check_expression, check_label_sizes, check_obs_key, get_matrix
+from ..module import ScGANModule
+from ._base import GANModelBase
+
+
+class ScGAN(GANModelBase):
+    """scGAN (Marouf et al. 2020): a Wasserstein GAN that simulates single cells; cscGAN with labels.
+
+    The generator maps 128-d noise through ``Linear -> BatchNorm -> ReLU`` blocks (256, 512, 1024)
+    to a ReLU output that is library-size normalised (LSN) to ``library_size``; the critic is
+    ``genes -> 1024 -> 512 -> 256 -> 1``. With ``labels_key`` set in :meth:`setup_anndata` the model
+    is the conditional cscGAN: conditional BatchNorm in the generator and a projection critic.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    registry
+        Used by :meth:`load` to build a model without data; leave ``None``.
+    n_latent
+        Size of the noise vector.
+    generator_hidden
+        Widths of the generator's hidden blocks.
+    critic_hidden
+        Widths of the critic's hidden blocks.
+    library_size
+        Total per cell after normalisation (training and ``layers["normalized"]`` of generated cells).
+    critic_input
+        ``"log1p"`` (default) gives the critic log1p of the normalised cells; ``"none"`` gives it
+        the normalised values as in the original scGAN.
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> adata = scsynth.data.pbmc68k_normalized()
+    >>> scsynth.model.ScGAN.setup_anndata(adata, labels_key="bulk_labels", is_count_data=False)
+    >>> model = scsynth.model.ScGAN(adata)
+    >>> model.train(max_steps=200)  # doctest: +SKIP
+    >>> cells = model.generate(500, labels="CD14+ Monocyte")  # doctest: +SKIP
+    """
+
+    _module_cls = ScGANModule
+
+    def __init__(
+        self,
+        adata: AnnData | None = None,
+        registry: dict | None = None,
+        *,
+        n_latent: int = 128,
+        generator_hidden: Sequence[int] = (256, 512, 1024),
+        critic_hidden: Sequence[int] = (1024, 512, 256),
+        library_size: float = DEFAULT_LIBRARY_SIZE,
+        critic_input: str = "log1p",
+    ) -> None:
+        super().__init__(adata, registry)
+        n_labels = int(self.summary_stats.n_labels)
+        with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
+            torch.manual_seed(settings.seed)
+            self.module = self._module_cls(
+                int(self.summary_stats.n_vars),
+                n_labels=n_labels,
+                n_latent=n_latent,
+                generator_hidden=tuple(generator_hidden),
+                critic_hidden=tuple(critic_hidden),
+                library_size=library_size,
+                critic_input=critic_input,
+            )
+        if adata is not None:
+            self.var_names_ = np.asarray(adata.var_names, dtype=str)
+        self.train_library_sizes_: np.ndarray | None = None
+        self.train_label_codes_: np.ndarray | None = None
+        self.n_generator_steps_ = 0
+        kind = f"conditional on {n_labels} labels (cscGAN)" if self.module.conditional else "unconditional"
+        self._model_summary_string = (
+            f"ScGAN ({kind}) with n_latent: {n_latent}, generator: {tuple(generator_hidden)}, "
+            f"critic: {tuple(critic_hidden)}, library size: {library_size:g}."
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        labels_key: str | None = None,
+        *,
+        is_count_data: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Register an AnnData for :class:`ScGAN`.
+
+        Parameters
+        ----------
+        adata
+            Cells x genes. Counts (or non-negative normalised expression with ``is_count_data=False``),
+            dense or sparse; each cell is library-size normalised inside the model.
+        layer
+            Layer holding the values; ``adata.X`` when ``None``.
+        labels_key
+            Column of ``adata.obs`` with a cell label (cell type, condition); makes the model the
+            conditional cscGAN.
+        is_count_data
+            Whether the values are raw counts. Non-integer values raise unless this is ``False``;
+            generated ``.X`` then holds counts, else values on the input's scale.
+
+        Raises
+        ------
+        ValueError
+            Empty AnnData, NaN/inf, negative values, non-integer counts, genes or cells with no
+            expression, missing labels.
+        KeyError
+            ``layer`` or ``labels_key`` not found.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        check_expression(adata, layer=layer, is_count_data=is_count_data)
+        if labels_key is not None:
+            check_obs_key(adata, labels_key)
+        fields = [
+            # values were validated above; scvi's own count check fails on scipy sparse arrays
+            LayerField(SCSYNTH_KEYS.X_KEY, layer, is_count_data=False),
+            CategoricalObsField(SCSYNTH_KEYS.LABELS_KEY, labels_key),
+        ]
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    # -- registry accessors (work with or without data) ------------------------------------------
+    @property
+    def labels_key(self) -> str | None:
+        """The ``obs`` column the model is conditioned on, or ``None``."""
+        return self.registry_["setup_args"].get("labels_key")
+
+    @property
+    def label_categories(self) -> list[str]:
+        """Label names in the order of the model's label codes."""
+        state = self.registry_["field_registries"][SCSYNTH_KEYS.LABELS_KEY]["state_registry"]
+        return [str(c) for c in state["categorical_mapping"]]
+
+    @property
+    def is_count_data(self) -> bool:
+        return bool(self.registry_["setup_args"].get("is_count_data", True))
+
+    # -- training hooks --------------------------------------------------------------------------
+    def _label_codes(self) -> np.ndarray:
+        return np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
+
+    def _check_training_cells(self, train_indices: np.ndarray) -> None:
+        if self.module.conditional:
+            names = np.asarray(self.label_categories)[self._label_codes()[train_indices]]
+            check_label_sizes(names, min_cells=self._min_cells_per_label, key=self.labels_key)
+
+    def _on_trained(self, train_indices: np.ndarray) -> None:
+        x = get_matrix(self.adata, self.registry_["setup_args"].get("layer"))
+        totals = np.asarray(x[train_indices].sum(axis=1)).ravel().astype(np.float32)
+        self.train_library_sizes_ = totals
+        self.train_label_codes_ = self._label_codes()[train_indices].astype(np.int64)
+
+    # -- generation ------------------------------------------------------------------------------
+    def _resolve_labels(self, n_obs: int, labels, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Label code and library size for each generated cell."""
+        codes_train, libs = self.train_label_codes_, self.train_library_sizes_
+        if labels is None:
+            pick = rng.integers(0, len(libs), size=n_obs)  # a training cell's label and depth, jointly
+            return codes_train[pick], libs[pick]
+        if not self.module.conditional:
+            raise ValueError("This ScGAN is unconditional (no labels_key at setup); call generate() without labels.")
+        names = [labels] * n_obs if isinstance(labels, str) else [str(lab) for lab in labels]
+        if len(names) != n_obs:
+            raise ValueError(f"labels has {len(names)} entries but n_obs={n_obs}; pass one label or n_obs labels.")
+        known = {name: i for i, name in enumerate(self.label_categories)}
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"Unknown labels {unknown[:5]} for obs[{self.labels_key!r}]; known: {sorted(known)}.")
+        codes = np.array([known[n] for n in names], dtype=np.int64)
+        out = np.empty(n_obs, dtype=np.float32)
+        for code in np.unique(codes):
+            pool = libs[codes_train == code]
+            if len(pool) == 0:
+                raise ValueError(f"Label {self.label_categories[code]!r} had no training cells; cannot generate it.")
+            where = codes == code
+            out[where] = rng.choice(pool, size=int(where.sum()))
+        return codes, out
+
+    def generate(
+        self,
+        n_obs: int,
+        *,
+        labels: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        batch_size: int = 8192,
+    ) -> AnnData:
+        """Generate cells.
+
+        Each generated cell gets a library size drawn from the training cells (of its label), and
+        its normalised profile is scaled to it; for count data the values are then stochastically
+        rounded to integers (unbiased: ``E[count] = profile * library size``).
+
+        Parameters
+        ----------
+        n_obs
+            Number of cells.
+        labels
+            ``None`` draws labels with their training frequencies; one label generates only that
+            label; a sequence of ``n_obs`` labels sets each cell's label.
+        seed
+            Seed of the noise, labels, library sizes and rounding (``scsynth.settings.seed`` when ``None``):
+            the same seed gives identical cells.
+        batch_size
+            Cells per generator forward pass.
+
+        Returns
+        -------
+        AnnData with ``.X`` (counts, or values on the input scale, sparse), ``layers["counts"]`` (count
+        data only), ``layers["normalized"]`` (each cell summing to ``library_size``), ``obs[labels_key]``
+        for a conditional model, ``obs["library_size"]``, ``var_names`` = training genes and
+        ``uns["scsynth"]`` (model, version, seed, parameters).
+        """
+        self._check_trained()
+        if isinstance(n_obs, bool) or not isinstance(n_obs, int | np.integer) or n_obs < 1:
+            raise ValueError(f"n_obs must be a positive integer, got {n_obs!r}.")
+        n_obs = int(n_obs)
+        seed = settings.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        codes, library = self._resolve_labels(n_obs, labels, rng)
+        gen = torch.Generator().manual_seed(seed)
+        lab_tensor = torch.as_tensor(codes) if self.module.conditional else None
+        normalized = self.module.sample(n_obs, lab_tensor, generator=gen, batch_size=batch_size)
+        lib_size = self.module.normalize.library_size
+        values = normalized * torch.as_tensor(library / lib_size).unsqueeze(1)
+        if self.is_count_data:
+            values = torch.floor(values + torch.rand(values.shape, generator=gen))
+        x = sparse.csr_matrix(values.numpy())
+        obs = pd.DataFrame({"library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
+        if self.module.conditional:
+            obs.insert(0, self.labels_key, pd.Categorical.from_codes(codes, categories=self.label_categories))
+        out = AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names_, dtype=str)))
+        if self.is_count_data:
+            out.layers["counts"] = x.copy()
+        out.layers["normalized"] = sparse.csr_matrix(normalized.numpy())
+        from .. import __version__
+
+        out.uns[UNS_KEY] = {
+            "model": type(self).__name__,
+            "version": __version__,
+            "seed": seed,
+            "params": {
+                "n_obs": n_obs,
+                "labels_key": self.labels_key or "",
+                "library_size": float(lib_size),
+                "is_count_data": self.is_count_data,
+                "n_generator_steps": int(self.n_generator_steps_),
+            },
+        }
+        return out

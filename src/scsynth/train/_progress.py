@@ -1,0 +1,50 @@
+"""A progress bar that counts generator steps (the unit in which GAN training is budgeted)."""
+
+from __future__ import annotations
+
+from lightning.pytorch.callbacks import ProgressBar
+from tqdm.auto import tqdm
+
+
+class GeneratorStepProgressBar(ProgressBar):
+    """One tqdm bar per ``train()``, advanced per generator step, with the logged losses as postfix."""
+
+    def __init__(self, desc: str = "Training") -> None:
+        super().__init__()
+        self._enabled = True
+        self._bar: tqdm | None = None
+        self._desc = desc
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._bar = tqdm(
+            total=pl_module.planned_generator_steps(),
+            desc=self._desc,
+            unit="step",
+            disable=not (self._enabled and trainer.is_global_zero),
+            dynamic_ncols=True,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._bar is None:
+            return
+        done = pl_module.generator_steps - self._bar.n
+        if done > 0:
+            self._bar.update(done)
+            metrics = {k: f"{float(v):.3g}" for k, v in trainer.progress_bar_metrics.items() if k != "v_num"}
+            if metrics:
+                self._bar.set_postfix(metrics, refresh=False)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

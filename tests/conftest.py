@@ -1,0 +1,65 @@
+"""Small real fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+DATA = Path(__file__).parent / "data"
+
+#: Tiny architecture so model tests train in seconds; the maths is the same as the default one.
+SMALL = {"n_latent": 16, "generator_hidden": (32, 64), "critic_hidden": (64, 32)}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import scsynth
+
+    scsynth.settings.seed = 0
+    yield
+
+
+@pytest.fixture(scope="session")
+def _immune() -> anndata.AnnData:
+    adata = anndata.read_h5ad(DATA / "immune_small_counts.h5ad")
+    lyz = np.asarray(adata[:, "LYZ"].X.todense()).ravel()
+    adata.obs["group"] = np.where(lyz > 0, "LYZ+", "LYZ-")
+    adata.obs["group"] = adata.obs["group"].astype("category")
+    return adata
+
+
+@pytest.fixture
+def counts(_immune) -> anndata.AnnData:
+    """559 real immune cells x 300 genes, raw UMI counts (sparse), with a data-derived obs['group']."""
+    return _immune.copy()
+
+
+@pytest.fixture(scope="session")
+def _pbmc() -> anndata.AnnData:
+    import scsynth
+
+    return scsynth.data.pbmc68k_normalized()
+
+
+@pytest.fixture
+def pbmc(_pbmc) -> anndata.AnnData:
+    """700 PBMCs x 765 genes, normalised (non-integer) expression with obs['bulk_labels']."""
+    return _pbmc.copy()
+
+
+@pytest.fixture(scope="session")
+def trained_conditional(_immune):
+    """A conditional ScGAN trained a few steps on real counts (shared by read-only tests)."""
+    import scsynth
+
+    adata = _immune.copy()
+    scsynth.model.ScGAN.setup_anndata(adata, labels_key="group")
+    model = scsynth.model.ScGAN(adata, **SMALL)
+    model.train(max_steps=5, batch_size=32, enable_progress_bar=False)
+    return model
