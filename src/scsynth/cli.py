@@ -1,0 +1,181 @@
+"""The ``scsynth`` command line: train, generate, evaluate and a demo, over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("scsynth.cli")
+
+
+def _read_h5ad(path: str):
+    import anndata
+
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"error: {p} does not exist (expected an .h5ad file).")
+    return anndata.read_h5ad(p)
+
+
+def _drop_empty(adata, layer: str | None):
+    """The CLI owns its copy of the data, so it drops all-zero genes/cells (with a warning) instead of failing."""
+    from .data import get_matrix
+
+    x = get_matrix(adata, layer)
+    genes = np.asarray(x.sum(axis=0)).ravel() > 0
+    cells = np.asarray(x.sum(axis=1)).ravel() > 0
+    if not genes.all() or not cells.all():
+        warnings.warn(
+            f"Dropping {int((~genes).sum())} genes and {int((~cells).sum())} cells with no expression.", stacklevel=2
+        )
+        adata = adata[cells, genes].copy()
+    return adata
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from . import settings
+    from .model import ScGAN
+
+    settings.seed = args.seed
+    adata = _drop_empty(_read_h5ad(args.input), args.layer)
+    try:
+        ScGAN.setup_anndata(adata, layer=args.layer, labels_key=args.labels_key, is_count_data=not args.normalized)
+    except ValueError as err:
+        hint = " On the command line, add --normalized." if "is_count_data=False" in str(err) else ""
+        raise ValueError(f"{err}{hint}") from err
+    model = ScGAN(adata)
+    model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed)
+    model.save(args.out, overwrite=args.overwrite)
+    print(f"Saved {model.__class__.__name__} ({model.n_generator_steps_} generator steps) to {args.out}")
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from .model import ScGAN
+
+    model = ScGAN.load(args.model_dir)
+    cells = model.generate(args.n_obs, labels=args.label, seed=args.seed)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    cells.write_h5ad(args.output)
+    print(f"Wrote {cells.n_obs} generated cells x {cells.n_vars} genes to {args.output}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from ._report import write_report
+
+    real, sim = _read_h5ad(args.real), _read_h5ad(args.simulated)
+    path = write_report(real, sim, args.report, labels_key=args.labels_key, layer=args.layer, n_obs=args.n_obs,
+                        seed=args.seed)
+    print(f"Wrote {path}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from . import data, settings
+    from ._report import write_report
+    from .model import ScGAN
+
+    out = Path(args.out)
+    settings.seed = args.seed
+    start = time.perf_counter()
+    adata = data.pbmc68k_normalized()
+    rng = np.random.default_rng(args.seed)
+    test = np.zeros(adata.n_obs, dtype=bool)
+    test[rng.choice(adata.n_obs, size=adata.n_obs // 5, replace=False)] = True
+    train, held_out = adata[~test].copy(), adata[test].copy()
+    print(f"[1/4] pbmc68k_reduced: {train.n_obs} training cells, {held_out.n_obs} held out, {adata.n_vars} genes")
+    ScGAN.setup_anndata(train, labels_key="bulk_labels", is_count_data=False)
+    model = ScGAN(train)
+    print(f"[2/4] Training a conditional ScGAN for {args.max_steps} generator steps")
+    model.train(max_steps=args.max_steps, batch_size=args.batch_size, train_size=1.0)
+    model.save(out / "model", overwrite=True)
+    print(f"[3/4] Generating {held_out.n_obs} cells with the held-out cells' labels")
+    generated = model.generate(held_out.n_obs, labels=list(held_out.obs["bulk_labels"].astype(str)), seed=args.seed)
+    generated.write_h5ad(out / "generated.h5ad")
+    held_out.write_h5ad(out / "real_test.h5ad")
+    print("[4/4] Evaluating against the held-out cells")
+    path = write_report(
+        held_out, generated, out, labels_key="bulk_labels", model=model, n_obs=held_out.n_obs, seed=args.seed,
+        title="scsynth demo: conditional ScGAN on pbmc68k_reduced",
+        notes=[f"Trained {model.n_generator_steps_} generator steps; total demo time "
+               f"{time.perf_counter() - start:.0f} s. Model in `model/`, cells in `generated.h5ad`."],
+    )
+    print((out / "report.md").read_text().split("![")[0])
+    print(f"Report: {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``scsynth`` argument parser."""
+    parser = argparse.ArgumentParser(prog="scsynth", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model on an .h5ad file")
+    train_sub = train.add_subparsers(dest="model", metavar="MODEL", required=True)
+    scgan = train_sub.add_parser("scgan", help="ScGAN / cscGAN (conditional with --labels-key)")
+    scgan.add_argument("input", help="training data (.h5ad), cells x genes")
+    scgan.add_argument("--out", required=True, help="directory to save the model to")
+    scgan.add_argument("--labels-key", help="obs column to condition on (cscGAN)")
+    scgan.add_argument("--layer", help="layer with the values (default: X)")
+    scgan.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
+    scgan.add_argument("--max-steps", type=int, default=2000, help="generator steps (default: 2000)")
+    scgan.add_argument("--batch-size", type=int, default=128, help="cells per step (default: 128)")
+    scgan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    scgan.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    scgan.set_defaults(func=_cmd_train)
+
+    gen = sub.add_parser("generate", help="generate cells from a saved model")
+    gen.add_argument("model_dir", help="directory written by 'scsynth train' or model.save()")
+    gen.add_argument("-n", "--n-obs", type=int, required=True, help="number of cells")
+    gen.add_argument("-o", "--output", required=True, help="output .h5ad")
+    gen.add_argument("--label", help="generate only this label (conditional models)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.set_defaults(func=_cmd_generate)
+
+    ev = sub.add_parser("evaluate", help="realism of simulated vs real cells, as a report")
+    ev.add_argument("real", help="real cells (.h5ad)")
+    ev.add_argument("simulated", help="simulated cells (.h5ad)")
+    ev.add_argument("--report", required=True, help="directory for report.md, realism.csv and figures")
+    ev.add_argument("--labels-key", help="obs column to colour the embedding by")
+    ev.add_argument("--layer", help="layer with the values in both files (default: X)")
+    ev.add_argument("--n-obs", type=int, default=1000, help="cells per side (default: 1000)")
+    ev.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="train, generate and evaluate on bundled pbmc68k_reduced")
+    demo.add_argument("--out", default="scsynth_demo", help="output directory (default: scsynth_demo)")
+    demo.add_argument("--max-steps", type=int, default=1000, help="generator steps (default: 1000)")
+    demo.add_argument("--batch-size", type=int, default=64, help="cells per step (default: 64)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``scsynth`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"scsynth {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Realism metrics of generated single-cell expression against real data."""
+
+from __future__ import annotations
+
+from ._classifier import rf_auroc
+from ._gene_stats import centroid_distances, gene_statistics_agreement
+from ._lisi import lisi, milisi
+from ._mmd import mmd
+from ._realism import realism
+
+__all__ = [
+    "centroid_distances",
+    "gene_statistics_agreement",
+    "lisi",
+    "milisi",
+    "mmd",
+    "realism",
+    "rf_auroc",
+]

@@ -1,0 +1,208 @@
+"""Shared preparation of real and generated cells: gene matching, normalisation and HVG selection."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+from scipy import sparse
+
+Matrix = np.ndarray | sparse.spmatrix | sparse.sparray
+
+
+def _expression(adata: ad.AnnData, *, layer: str | None, name: str) -> Matrix:
+    """``.X`` or ``.layers[layer]`` of ``adata``, as stored; ``name`` is used in error messages."""
+    if not isinstance(adata, ad.AnnData):
+        raise TypeError(f"`{name}` must be an AnnData, got {type(adata).__name__}.")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"`{name}` is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
+    if layer is not None and layer not in adata.layers:
+        raise KeyError(
+            f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)}); "
+            "pass layer=None to use .X or add the layer to both objects."
+        )
+    x = adata.X if layer is None else adata.layers[layer]
+    if x is None:
+        raise ValueError(f"`{name}` has no expression in .X; store it there or pass `layer=`.")
+    return x
+
+
+def _check_values(x: Matrix, where: str) -> None:
+    """Raise unless ``x`` holds finite, non-negative real numbers."""
+    values = x.data if sparse.issparse(x) else np.asarray(x)
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise TypeError(f"{where} must hold real numbers, got dtype {values.dtype}.")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{where} contains NaN or infinite values; remove or impute them first.")
+    if (values < 0).any():
+        raise ValueError(
+            f"{where} contains negative values (min {values.min():g}); pass counts or non-negative "
+            "normalised expression, not scaled or centred data."
+        )
+
+
+def match_genes(real: ad.AnnData, generated: ad.AnnData, *, layer: str | None) -> tuple[Matrix, Matrix]:
+    """Read and check both matrices, subsetting ``generated`` to the genes of ``real`` in real order.
+
+    Parameters
+    ----------
+    real
+        Real cells.
+    generated
+        Generated cells; must contain every gene of ``real`` (extra genes are ignored).
+    layer
+        Layer read from both objects; ``None`` reads ``.X``.
+
+    Returns
+    -------
+    The real and the gene-matched generated matrix.
+
+    Examples
+    --------
+    >>> r = ad.AnnData(np.ones((2, 2)), var=pd.DataFrame(index=["a", "b"]))
+    >>> g = ad.AnnData(np.ones((3, 3)), var=pd.DataFrame(index=["c", "b", "a"]))
+    >>> [m.shape for m in match_genes(r, g, layer=None)]
+    [(2, 2), (3, 2)]
+    """
+    if layer is not None and isinstance(real, ad.AnnData) and isinstance(generated, ad.AnnData):
+        if layer in real.layers and layer not in generated.layers:
+            raise KeyError(
+                f"Layer {layer!r} is in `real.layers` but missing from `generated.layers` "
+                f"(available: {list(generated.layers)}); store the generated expression under {layer!r}."
+            )
+    x_real = _expression(real, layer=layer, name="real")
+    x_gen = _expression(generated, layer=layer, name="generated")
+    genes, gen_genes = pd.Index(real.var_names), pd.Index(generated.var_names)
+    if not genes.is_unique:
+        dup = genes[genes.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"`real` has duplicated gene names {dup}; call real.var_names_make_unique().")
+    missing = genes[~genes.isin(gen_genes)]
+    if len(missing):
+        raise ValueError(
+            f"`generated` lacks {len(missing)} of the {len(genes)} genes of `real`, e.g. "
+            f"{missing[:5].tolist()}; subset `real` to the shared genes first, "
+            "e.g. real[:, real.var_names.intersection(generated.var_names)]."
+        )
+    if not gen_genes.equals(genes):
+        if gen_genes[gen_genes.duplicated()].isin(genes).any():
+            raise ValueError("`generated` has duplicated gene names; call generated.var_names_make_unique().")
+        x_gen = x_gen[:, gen_genes.get_indexer(genes)]
+    where = ".X" if layer is None else f".layers[{layer!r}]"
+    _check_values(x_real, f"real{where}")
+    _check_values(x_gen, f"generated{where} (genes of real)")  # extra generated genes are ignored
+    return x_real, x_gen
+
+
+def normalize_library(x: Matrix, library_size: float) -> Matrix:
+    """Scale every cell to sum to ``library_size``; cells summing to 0 stay 0.
+
+    Parameters
+    ----------
+    x
+        Cells x genes, non-negative, dense or sparse.
+    library_size
+        Target total per cell.
+
+    Returns
+    -------
+    A new float64 matrix of the same kind (CSR when sparse).
+
+    Examples
+    --------
+    >>> normalize_library(np.array([[1.0, 3.0], [0.0, 0.0]]), 100)
+    array([[25., 75.],
+           [ 0.,  0.]])
+    """
+    totals = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
+    scale = np.divide(library_size, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sparse.issparse(x):
+        out = sparse.csr_matrix(x, dtype=np.float64, copy=True)
+        out.data *= np.repeat(scale, np.diff(out.indptr))
+        return out
+    return np.asarray(x, dtype=np.float64) * scale[:, None]
+
+
+def select_hvg(x_norm: Matrix, n_hvg: int) -> np.ndarray:
+    """Indices (sorted) of the top ``n_hvg`` Seurat-flavour highly variable genes of ``x_norm``.
+
+    Parameters
+    ----------
+    x_norm
+        Library-size normalised (non-log) real cells.
+    n_hvg
+        Number of genes to keep; all genes when there are not more than that.
+
+    Returns
+    -------
+    Sorted integer gene indices.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> select_hvg(rng.poisson(1.0, (50, 30)).astype(float), 10).shape
+    (10,)
+    """
+    n_genes = x_norm.shape[1]
+    if n_genes <= n_hvg:
+        return np.arange(n_genes)
+    logged = x_norm.log1p() if sparse.issparse(x_norm) else np.log1p(x_norm)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        # constant genes give NaN dispersions, which scanpy ranks last anyway
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hvg = sc.pp.highly_variable_genes(
+            ad.AnnData(logged), flavor="seurat", n_top_genes=n_hvg, inplace=False
+        )
+    # scanpy keeps every gene tied with the cut-off; rank ourselves to get exactly n_hvg genes
+    disp = np.nan_to_num(hvg["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf)
+    return np.sort(np.argsort(-disp, kind="stable")[:n_hvg])
+
+
+def prepare(
+    real: ad.AnnData,
+    generated: ad.AnnData,
+    *,
+    n_hvg: int,
+    library_size: float,
+    layer: str | None,
+) -> tuple[Matrix, Matrix, pd.Index]:
+    """Match genes, normalise library sizes and restrict both sets to the real HVGs.
+
+    Parameters
+    ----------
+    real
+        Real cells.
+    generated
+        Generated cells.
+    n_hvg
+        Number of highly variable genes, chosen on ``real`` only.
+    library_size
+        Target total per cell.
+    layer
+        Layer read from both objects; ``None`` reads ``.X``.
+
+    Returns
+    -------
+    Normalised real and generated matrices (HVG columns only) and the HVG names.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> a = ad.AnnData(np.random.default_rng(0).poisson(1.0, (40, 20)).astype(float))
+    >>> r, g, genes = prepare(a, a, n_hvg=5, library_size=1e4, layer=None)
+    >>> r.shape, len(genes)
+    ((40, 5), 5)
+    """
+    x_real, x_gen = match_genes(real, generated, layer=layer)
+    x_real = normalize_library(x_real, library_size)
+    x_gen = normalize_library(x_gen, library_size)
+    keep = select_hvg(x_real, n_hvg)
+    return x_real[:, keep], x_gen[:, keep], pd.Index(real.var_names)[keep]
+
+
+def dense_rows(x: Matrix, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of ``x`` as a dense float64 array (only sampled cells are ever densified)."""
+    sub = x[rows]
+    return np.asarray(sub.toarray() if sparse.issparse(sub) else sub, dtype=np.float64)

@@ -1,0 +1,134 @@
+"""Training curves from the history a model logs during training."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._utils import _finish
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_STEP_KEY = "generator_step"
+_SPLITS = ("train", "validation")
+
+
+def history(
+    model_or_history: Any,
+    *,
+    keys: Sequence[str] | None = None,
+    show: bool = False,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Plot the training curves of a model, one panel per logged quantity.
+
+    ``<name>_train`` and ``<name>_validation`` share a panel. When the history holds
+    ``generator_step`` (GAN training plans log it every epoch), it is the x axis, matched to each
+    curve by epoch; otherwise the epoch is. Epochs where a quantity is NaN (not logged) are skipped.
+    Quantities that are positive and span more than two decades are drawn on a log scale.
+
+    Parameters
+    ----------
+    model_or_history
+        A trained model (anything with a ``.history`` attribute) or its history: a mapping from key
+        to a one-column :class:`~pandas.DataFrame` (or :class:`~pandas.Series`) indexed by epoch, as
+        written by scvi-tools' ``SimpleLogger``.
+    keys
+        History keys to plot, in this order; default all except ``generator_step``.
+    show
+        Call :func:`matplotlib.pyplot.show` at the end.
+    figsize
+        Figure size in inches; chosen from the number of panels when ``None``.
+
+    Returns
+    -------
+    The figure, with one axes per panel.
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> model.train(max_epochs=100)
+    >>> fig = scsynth.pl.history(model, keys=["wasserstein_train", "wasserstein_validation"])
+    """
+    hist = getattr(model_or_history, "history", model_or_history)
+    if hist is None or (isinstance(hist, Mapping) and len(hist) == 0):
+        raise ValueError("The training history is empty; train the model first (`model.train()`).")
+    if not isinstance(hist, Mapping):
+        raise TypeError(
+            "Expected a model with a `.history` or a dict of DataFrames, "
+            f"got {type(model_or_history).__name__}."
+        )
+    series = {str(k): _as_series(v, str(k)) for k, v in hist.items()}
+    available = [k for k in series if k != _STEP_KEY]
+    if keys is None:
+        keys = available
+    else:
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        unknown = [k for k in keys if k not in series]
+        if unknown:
+            raise KeyError(f"Unknown history key(s) {unknown}; available keys: {sorted(series)}.")
+    if not keys:
+        raise ValueError(f"Nothing to plot: the history only holds {sorted(series)}; train the model first.")
+    step = series.get(_STEP_KEY)
+    groups: dict[str, list[tuple[str, str | None]]] = {}
+    for key in keys:
+        name, split = _split_key(key)
+        groups.setdefault(name, []).append((key, split))
+
+    import matplotlib.pyplot as plt
+
+    n = len(groups)
+    ncols = min(3, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (4.6 * ncols, 3.3 * nrows),
+                             squeeze=False, layout="constrained")
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        fig.delaxes(ax)
+    xlabel = "generator step" if step is not None else "epoch"
+    for ax, (name, members) in zip(flat, groups.items(), strict=False):
+        positive, lo, hi = True, np.inf, -np.inf
+        for key, split in members:
+            y = series[key].dropna()
+            x = step.reindex(y.index) if step is not None else pd.Series(y.index, index=y.index, dtype=float)
+            ok = x.notna().to_numpy()
+            xv, yv = x.to_numpy(dtype=float)[ok], y.to_numpy(dtype=float)[ok]
+            if len(yv):
+                positive &= bool((yv > 0).all())
+                lo, hi = min(lo, yv.min()), max(hi, yv.max())
+            ax.plot(xv, yv, marker="o" if len(yv) <= 25 else None, ms=3, lw=1.4,
+                    label=split if split is not None else key)
+        if positive and np.isfinite(lo) and lo > 0 and hi / lo > 100:
+            ax.set_yscale("log")
+        else:
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(name if len(members) > 1 else members[0][0])
+        ax.grid(alpha=0.3)
+        if len(members) > 1:
+            ax.legend(loc="best", fontsize="small")
+    return _finish(fig, show)
+
+
+def _split_key(key: str) -> tuple[str, str | None]:
+    """``"wasserstein_train"`` -> ``("wasserstein", "train")``; keys without a split keep ``None``."""
+    for split in _SPLITS:
+        if key.endswith(f"_{split}"):
+            return key[: -len(split) - 1], split
+    return key, None
+
+
+def _as_series(value: Any, key: str) -> pd.Series:
+    """The numeric values of one history entry as a Series indexed by epoch."""
+    if isinstance(value, pd.DataFrame):
+        if value.shape[1] == 0:
+            return pd.Series(dtype=float)
+        value = value[key] if key in value.columns else value.iloc[:, 0]
+    elif not isinstance(value, pd.Series):
+        value = pd.Series(np.asarray(value, dtype=float).ravel())
+    return pd.to_numeric(value, errors="coerce").astype(float)

@@ -1,0 +1,258 @@
+"""Side-by-side views of real and generated cells: a joint embedding and QC distributions."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ._utils import ORIGIN_COLORS, _expression, _finish, _normalize_total, _palette, _subsample, _take
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def real_vs_generated(
+    real: AnnData,
+    generated: AnnData,
+    *,
+    labels_key: str | None = None,
+    layer: str | None = None,
+    basis: Literal["pca", "umap"] = "pca",
+    library_size: float = 20000,
+    n_hvg: int = 1000,
+    max_cells: int = 2000,
+    seed: int = 0,
+    show: bool = False,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Compare generated cells with real ones in a joint embedding and in QC distributions.
+
+    Genes are matched by name (the real genes that ``generated`` also has). At most ``max_cells`` cells
+    per side are drawn. Both sides are library-size normalised to ``library_size`` and log1p
+    transformed; the top ``n_hvg`` highly variable genes of the *real* cells (scanpy, flavour
+    ``"seurat"``) feed a PCA fitted on the union of both, optionally followed by UMAP.
+
+    The top row shows the embedding coloured by origin and, with ``labels_key``, real and generated
+    cells coloured by label with one shared colour map (the other side in light grey behind). The
+    bottom row compares library size and detected genes per cell (on the values as given, over the
+    shared genes), the mean–variance relation per gene (normalised values) and the zero fraction per
+    gene against its mean.
+
+    Parameters
+    ----------
+    real
+        Real cells: counts or non-negative normalised expression, dense or sparse.
+    generated
+        Generated cells, in the same form as ``real``.
+    labels_key
+        Column of ``.obs`` present in both data sets (e.g. cell type) used to colour a second pair of
+        embedding panels.
+    layer
+        Layer holding the expression in both data sets; ``None`` uses ``.X``.
+    basis
+        Embedding of the top row: ``"pca"`` (first two components) or ``"umap"`` (on the PCA).
+    library_size
+        Total each cell is scaled to before log1p.
+    n_hvg
+        Number of highly variable genes (chosen on the real cells) used for the PCA; all shared genes
+        when there are fewer.
+    max_cells
+        Maximum number of cells drawn from each data set.
+    seed
+        Seed of the subsampling, PCA and UMAP.
+    show
+        Call :func:`matplotlib.pyplot.show` at the end.
+    figsize
+        Figure size in inches; chosen from the number of panels when ``None``.
+
+    Returns
+    -------
+    The figure (inputs are left unchanged).
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> fig = scsynth.pl.real_vs_generated(adata, adata_gen, labels_key="cell_type", basis="umap")
+    >>> fig.savefig("real_vs_generated.png", dpi=150)
+    """
+    if basis not in ("pca", "umap"):
+        raise ValueError(f"`basis` must be 'pca' or 'umap', got {basis!r}.")
+    if max_cells < 2 or n_hvg < 2 or library_size <= 0:
+        raise ValueError("`max_cells` and `n_hvg` must be at least 2 and `library_size` positive.")
+    if labels_key is not None:
+        for name, adata in (("real", real), ("generated", generated)):
+            if labels_key not in adata.obs.columns:
+                raise KeyError(
+                    f"`labels_key` {labels_key!r} is not a column of `{name}.obs` "
+                    f"(columns: {list(adata.obs.columns)[:10]}); pass a key present in both or None."
+                )
+    for name, adata in (("real", real), ("generated", generated)):
+        if adata.n_obs < 2:
+            raise ValueError(f"`{name}` has {adata.n_obs} cell(s); at least 2 are needed to compare.")
+        if not adata.var_names.is_unique:
+            raise ValueError(f"`{name}.var_names` are not unique; call `{name}.var_names_make_unique()`.")
+    shared = real.var_names[real.var_names.isin(generated.var_names)]
+    if len(shared) < 2:
+        missing = list(real.var_names[~real.var_names.isin(generated.var_names)][:3])
+        raise ValueError(
+            f"`real` and `generated` share {len(shared)} gene name(s); at least 2 are needed (e.g. real "
+            f"genes {missing} are missing from `generated.var_names`). Generate with the real gene names."
+        )
+    rng = np.random.default_rng(seed)
+    rows = {n: _subsample(a.n_obs, max_cells, rng) for n, a in (("real", real), ("generated", generated))}
+    raw = {
+        n: _take(_expression(a, layer, n), rows[n], a.var_names.get_indexer(shared), n)
+        for n, a in (("real", real), ("generated", generated))
+    }
+    norm = {n: _normalize_total(x, library_size) for n, x in raw.items()}
+    emb = _embed(norm["real"], norm["generated"], basis=basis, n_hvg=n_hvg, seed=seed)
+    n_real = raw["real"].shape[0]
+    coords = {"real": emb[:n_real], "generated": emb[n_real:]}
+
+    labels, cats = None, []
+    if labels_key is not None:
+        labels = {
+            n: a.obs[labels_key].iloc[rows[n]].astype(object).where(lambda s: s.notna(), "NA").astype(str)
+            for n, a in (("real", real), ("generated", generated))
+        }
+        col = real.obs[labels_key]
+        order = [str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else []
+        present = set(labels["real"]) | set(labels["generated"])
+        cats = [c for c in order if c in present] + sorted(present.difference(order))
+    n_top = 1 if labels is None else 3
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figsize or ((16.0, 8.5) if labels is not None else (15.0, 8.0)),
+                     layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1.0])
+    top_axes = top.subplots(1, n_top, sharex=True, sharey=True, squeeze=False)[0]
+    if n_top == 1:  # keep the single embedding square-ish and centred
+        top_axes[0].set_box_aspect(0.8)
+    axis_label = "PC" if basis == "pca" else "UMAP"
+    _plot_origin(top_axes[0], coords)
+    if labels is not None:
+        _plot_labels(top_axes[1:], coords, labels, cats, labels_key)
+    for ax in top_axes:
+        ax.set_xlabel(f"{axis_label} 1")
+        ax.set_ylabel(f"{axis_label} 2")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _plot_qc(bottom.subplots(1, 4), raw, norm, library_size)
+    return _finish(fig, show)
+
+
+def _embed(
+    real: sparse.csr_matrix, generated: sparse.csr_matrix, *, basis: str, n_hvg: int, seed: int
+) -> np.ndarray:
+    """Two-dimensional joint embedding of library-size normalised ``real`` and ``generated`` cells."""
+    import anndata as ad
+    import scanpy as sc
+    import sklearn
+    from sklearn.decomposition import PCA
+
+    log_real, log_gen = real.log1p(), generated.log1p()
+    n_genes = log_real.shape[1]
+    if n_hvg < n_genes:
+        tmp = ad.AnnData(log_real)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.pp.highly_variable_genes(tmp, flavor="seurat", n_top_genes=n_hvg)
+        keep = np.flatnonzero(tmp.var["highly_variable"].to_numpy())
+        if len(keep) >= 2:
+            log_real, log_gen = log_real[:, keep], log_gen[:, keep]
+    joint = sparse.vstack([log_real, log_gen]).toarray()
+    n_comps = max(2, min(50, joint.shape[0] - 1, joint.shape[1]))
+    # the covariance solver is fast and exact for the few thousand cells x <= ~2000 genes drawn here
+    has_cov = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 5)
+    solver = "covariance_eigh" if has_cov and joint.shape[1] <= 2000 else "auto"
+    pcs = PCA(n_components=n_comps, svd_solver=solver, random_state=seed).fit_transform(joint)
+    if basis == "pca":
+        return pcs[:, :2]
+    tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(pcs.shape[0])]))
+    tmp.obsm["X_pca"] = pcs.astype(np.float32)
+    kw = {"transformer": "sklearn"} if pcs.shape[0] <= 20000 else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.pp.neighbors(tmp, use_rep="X_pca", n_neighbors=min(15, pcs.shape[0] - 1), random_state=seed, **kw)
+        sc.tl.umap(tmp, random_state=seed)
+    return np.asarray(tmp.obsm["X_umap"])
+
+
+def _marker_size(n: int) -> float:
+    return float(np.clip(30000 / max(n, 1), 1.0, 14.0))
+
+
+def _plot_origin(ax: Axes, coords: dict[str, np.ndarray]) -> None:
+    s = _marker_size(sum(len(c) for c in coords.values()))
+    for name, alpha in (("real", 0.8), ("generated", 0.45)):
+        xy = coords[name]
+        ax.scatter(xy[:, 0], xy[:, 1], s=s, c=ORIGIN_COLORS[name], alpha=alpha, linewidths=0,
+                   label=f"{name} ({len(xy):,})", rasterized=True)
+    ax.legend(loc="best", markerscale=max(1.0, 12 / s), frameon=True, framealpha=0.85)
+    ax.set_title("Real vs generated")
+
+
+def _plot_labels(
+    axes: np.ndarray, coords: dict[str, np.ndarray], labels: dict[str, pd.Series], cats: list[str], key: str
+) -> None:
+    colors = dict(zip(cats, _palette(len(cats)), strict=True))
+    everything = np.vstack(list(coords.values()))
+    s = _marker_size(len(everything))
+    for ax, name in zip(axes, ("real", "generated"), strict=True):
+        ax.scatter(everything[:, 0], everything[:, 1], s=s, c="#dddddd", linewidths=0, rasterized=True)
+        lab = labels[name].to_numpy()
+        ax.scatter(coords[name][:, 0], coords[name][:, 1], s=s, c=[colors[v] for v in lab],
+                   linewidths=0, alpha=0.85, rasterized=True)
+        ax.set_title(f"{name.capitalize()} cells by {key}")
+    handles = [axes[-1].scatter([], [], s=30, color=colors[c], label=c) for c in cats]
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+                    ncol=int(np.ceil(len(cats) / 16)), fontsize="small", title=key, borderaxespad=0)
+
+
+def _step_hist(ax: Axes, values: dict[str, np.ndarray], medians: dict[str, float], *, bins: int = 40) -> None:
+    allv = np.concatenate(list(values.values()))
+    edges = np.histogram_bin_edges(allv, bins=bins) if len(allv) else bins
+    for name, v in values.items():
+        ax.hist(v, bins=edges, histtype="step", density=True, linewidth=1.6, color=ORIGIN_COLORS[name],
+                label=f"{name} (median {medians[name]:,.0f})")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom for the legend
+    ax.set_ylabel("density")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def _plot_qc(
+    axes: np.ndarray,
+    raw: dict[str, sparse.csr_matrix],
+    norm: dict[str, sparse.csr_matrix],
+    library_size: float,
+) -> None:
+    lib = {n: np.asarray(x.sum(axis=1)).ravel() for n, x in raw.items()}
+    _step_hist(axes[0], {n: np.log10(v[v > 0]) for n, v in lib.items()},
+               {n: float(np.median(v)) for n, v in lib.items()})
+    axes[0].set(title="Library size per cell", xlabel="log10 total (shared genes, as given)")
+    detected = {n: np.diff(x.indptr).astype(float) for n, x in raw.items()}
+    _step_hist(axes[1], detected, {n: float(np.median(v)) for n, v in detected.items()})
+    axes[1].set(title="Detected genes per cell", xlabel="genes > 0")
+    for name, x in norm.items():
+        mean = np.asarray(x.mean(axis=0)).ravel()
+        var = np.asarray(x.multiply(x).mean(axis=0)).ravel() - mean**2
+        ok = (mean > 0) & (var > 0)
+        lm, lv = np.log10(mean[ok]), np.log10(var[ok])
+        axes[2].scatter(lm, lv, s=4, alpha=0.5, c=ORIGIN_COLORS[name], linewidths=0, label=name,
+                        rasterized=True)
+        zero = 1.0 - np.diff(raw[name].tocsc().indptr) / raw[name].shape[0]
+        axes[3].scatter(np.log10(mean[mean > 0]), zero[mean > 0], s=4, alpha=0.5, c=ORIGIN_COLORS[name],
+                        linewidths=0, label=name, rasterized=True)
+    axes[2].set(title="Mean–variance per gene", xlabel=f"log10 mean (normalised to {library_size:,.0f})",
+                ylabel="log10 variance")
+    axes[3].set(title="Zero fraction per gene", xlabel="log10 mean (normalised)", ylabel="fraction of zeros",
+                ylim=(-0.03, 1.03))
+    # upper left is empty for mean-variance (variance grows with the mean), lower left for zero fractions
+    for ax, loc in zip(axes[2:], ("upper left", "lower left"), strict=True):
+        ax.legend(loc=loc, fontsize="small", markerscale=3)

@@ -1,0 +1,76 @@
+import shutil
+import subprocess
+import sys
+
+import anndata
+import numpy as np
+import pytest
+
+from scsynth.cli import main
+from scsynth.model import ScGAN
+
+from ..conftest import DATA, SMALL
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "generate", "evaluate", "demo"):
+        assert command in out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("scsynth") or str(__import__("pathlib").Path(sys.executable).with_name("scsynth"))
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("scsynth ")
+
+
+def test_train_then_generate_roundtrip_with_python(tmp_path, capsys):
+    data = tmp_path / "cells.h5ad"
+    adata = anndata.read_h5ad(DATA / "immune_small_counts.h5ad")
+    adata.obs["group"] = np.where(np.arange(adata.n_obs) % 2, "a", "b")
+    adata.write_h5ad(data)
+    assert main(["train", "scgan", str(data), "--out", str(tmp_path / "m"), "--labels-key", "group",
+                 "--max-steps", "2", "--batch-size", "32"]) == 0
+    model = ScGAN.load(tmp_path / "m")  # CLI output loads in Python
+    assert model.n_generator_steps_ == 2 and model.labels_key == "group"
+    assert main(["generate", str(tmp_path / "m"), "-n", "25", "-o", str(tmp_path / "sim.h5ad"),
+                 "--label", "a"]) == 0
+    sim = anndata.read_h5ad(tmp_path / "sim.h5ad")
+    assert sim.shape == (25, adata.n_vars) and (sim.obs["group"] == "a").all()
+    assert "Wrote 25 generated cells" in capsys.readouterr().out
+
+
+def test_generate_from_a_python_saved_model(tmp_path, counts):
+    ScGAN.setup_anndata(counts)
+    model = ScGAN(counts, **SMALL)
+    model.train(max_steps=1, batch_size=32, enable_progress_bar=False)
+    model.save(tmp_path / "py_model")
+    assert main(["generate", str(tmp_path / "py_model"), "-n", "10", "-o", str(tmp_path / "o.h5ad")]) == 0
+    expected = model.generate(10, seed=0)
+    got = anndata.read_h5ad(tmp_path / "o.h5ad")
+    assert np.array_equal(got.X.toarray(), expected.X.toarray())
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, capsys, pbmc):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["train", "scgan", str(tmp_path / "missing.h5ad"), "--out", str(tmp_path / "m")])
+    pbmc.write_h5ad(tmp_path / "norm.h5ad")
+    assert main(["train", "scgan", str(tmp_path / "norm.h5ad"), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "non-integer" in err and "is_count_data=False" in err
+    assert main(["generate", str(tmp_path), "-n", "3", "-o", str(tmp_path / "x.h5ad")]) == 1
+    assert "model.pt is missing" in capsys.readouterr().err
+
+
+def test_train_drops_empty_genes_with_a_warning(tmp_path):
+    adata = anndata.read_h5ad(DATA / "immune_small_counts.h5ad")
+    adata.X = adata.X.toarray()
+    adata.X[:, :4] = 0
+    adata.write_h5ad(tmp_path / "z.h5ad")
+    with pytest.warns(UserWarning, match="Dropping 4 genes"):
+        assert main(["train", "scgan", str(tmp_path / "z.h5ad"), "--out", str(tmp_path / "m"),
+                     "--max-steps", "1", "--batch-size", "32"]) == 0
+    assert ScGAN.load(tmp_path / "m").var_names_.shape == (adata.n_vars - 4,)

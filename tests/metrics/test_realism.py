@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+from scipy import sparse
+
+from scsynth.metrics import (
+    centroid_distances,
+    gene_statistics_agreement,
+    lisi,
+    mmd,
+    realism,
+    rf_auroc,
+)
+from scsynth.metrics._preprocess import normalize_library
+
+METRICS = [
+    "rf_auroc",
+    "mmd",
+    "euclidean_centroid",
+    "cosine_centroid",
+    "milisi",
+    "gene_mean_corr",
+    "gene_var_corr",
+    "gene_zero_frac_corr",
+    "gene_corr_corr",
+]
+COLUMNS = ["metric", "value", "value_sd", "control", "control_sd", "ratio", "ideal", "better", "n_cells"]
+SMALL = {"n_obs": 200, "n_hvg": 200, "n_repeats": 2, "rf_trees": 50}
+
+
+@pytest.fixture(scope="module")
+def pbmc() -> ad.AnnData:
+    """700 cells x 765 genes of non-negative normalised expression."""
+    raw = sc.datasets.pbmc68k_reduced()
+    x = np.expm1(raw.raw.X.toarray()).astype(np.float32)
+    return ad.AnnData(x, obs=raw.obs[["bulk_labels"]].copy(), var=pd.DataFrame(index=raw.raw.var_names))
+
+
+@pytest.fixture(scope="module")
+def halves(pbmc: ad.AnnData) -> tuple[ad.AnnData, ad.AnnData]:
+    perm = np.random.default_rng(0).permutation(pbmc.n_obs)
+    return pbmc[perm[:350]].copy(), pbmc[perm[350:]].copy()
+
+
+@pytest.fixture(scope="module")
+def permuted(pbmc: ad.AnnData) -> ad.AnnData:
+    """The same cells with the gene columns shuffled: realistic values, wrong genes."""
+    cols = np.random.default_rng(1).permutation(pbmc.n_vars)
+    return ad.AnnData(pbmc.X[:, cols].copy(), var=pbmc.var.copy())
+
+
+@pytest.fixture(scope="module")
+def same_df(halves: tuple[ad.AnnData, ad.AnnData]) -> pd.DataFrame:
+    return realism(*halves, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def permuted_df(pbmc: ad.AnnData, permuted: ad.AnnData) -> pd.DataFrame:
+    return realism(pbmc, permuted, **SMALL)
+
+
+def test_table_layout(same_df: pd.DataFrame) -> None:
+    assert list(same_df.columns) == COLUMNS
+    assert same_df["metric"].tolist() == METRICS
+    assert (same_df["n_cells"] == 175).all()  # min(200, 350 // 2, 350)
+    assert same_df.set_index("metric").loc["milisi", "ideal"] == "2"
+    assert same_df.set_index("metric").loc["rf_auroc", "better"] == "closer to 0.5"
+    params = same_df.attrs["params"]
+    assert {"n_obs": 200, "m": 175, "n_hvg": 200, "n_repeats": 2, "seed": 0}.items() <= params.items()
+    assert params["library_size"] == 20000
+    assert same_df[["value", "control"]].notna().all().all()
+
+
+def test_same_distribution_is_realistic(same_df: pd.DataFrame) -> None:
+    t = same_df.set_index("metric")
+    assert t.loc["rf_auroc", "value"] < 0.7
+    assert t.loc["rf_auroc", "control"] < 0.7
+    assert t.loc["mmd", "ratio"] < 2
+    assert t.loc["milisi", "value"] > 1.8
+    assert t.loc["gene_mean_corr", "value"] > 0.95
+    np.testing.assert_allclose(t["ratio"], t["value"] / t["control"])
+
+
+def test_permuted_genes_are_detected(permuted_df: pd.DataFrame) -> None:
+    t = permuted_df.set_index("metric")
+    assert t.loc["rf_auroc", "value"] > 0.9
+    assert t.loc["rf_auroc", "control"] < 0.7
+    assert t.loc["mmd", "ratio"] > 2
+    assert t.loc["milisi", "value"] < t.loc["milisi", "control"] - 0.5
+    assert t.loc["euclidean_centroid", "ratio"] > 2
+    assert t.loc["gene_mean_corr", "value"] < t.loc["gene_mean_corr", "control"] - 0.2
+    assert t.loc["gene_corr_corr", "value"] < t.loc["gene_corr_corr", "control"]
+
+
+def test_cell_types_differ(pbmc: ad.AnnData) -> None:
+    labels = pbmc.obs["bulk_labels"]
+    mono, bcell = pbmc[labels == "CD14+ Monocyte"], pbmc[labels == "CD19+ B"]
+    t = realism(mono, bcell, n_obs=60, n_hvg=200, n_repeats=1, rf_trees=50).set_index("metric")
+    assert t.loc["rf_auroc", "value"] > 0.9
+    assert t.loc["milisi", "value"] < 1.5
+
+
+def test_deterministic_and_inputs_untouched(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
+    real, gen = halves
+    before = real.X.copy(), gen.X.copy()
+    kwargs = {"n_obs": 50, "n_hvg": 100, "n_repeats": 2, "rf_trees": 20, "seed": 3}
+    first, second = realism(real, gen, **kwargs), realism(real, gen, **kwargs)
+    pd.testing.assert_frame_equal(first, second)
+    assert first.attrs == second.attrs
+    np.testing.assert_array_equal(real.X, before[0])
+    np.testing.assert_array_equal(gen.X, before[1])
+    other = realism(real, gen, **{**kwargs, "seed": 4})
+    assert not np.allclose(other["value"], first["value"])
+
+
+def test_sparse_dense_and_gene_matching(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
+    real, gen = halves
+    kwargs = {"n_obs": 40, "n_hvg": 100, "n_repeats": 1, "rf_trees": 20}
+    dense = realism(real, gen, **kwargs)
+    real_sp = ad.AnnData(sparse.csr_matrix(real.X), var=real.var)
+    gen_sp = ad.AnnData(sparse.csr_matrix(gen.X), var=gen.var)
+    pd.testing.assert_frame_equal(dense, realism(real_sp, gen_sp, **kwargs), rtol=1e-6)
+    # generated genes in another order plus an extra gene: matched by name
+    order = np.arange(gen.n_vars)[::-1]
+    shuffled = ad.AnnData(
+        np.c_[gen.X[:, order], np.ones(gen.n_obs, dtype=np.float32)],
+        var=pd.DataFrame(index=[*gen.var_names[order], "EXTRA"]),
+    )
+    pd.testing.assert_frame_equal(dense, realism(real, shuffled, **kwargs), rtol=1e-6)
+
+
+def test_layer_and_no_control(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
+    real, gen = (a.copy() for a in halves)
+    real.layers["expr"], gen.layers["expr"] = real.X.copy(), gen.X.copy()
+    real.X, gen.X = np.zeros_like(real.X), np.zeros_like(gen.X)
+    df = realism(real, gen, layer="expr", n_obs=40, n_hvg=100, n_repeats=1, rf_trees=20, control=False)
+    assert df[["control", "control_sd", "ratio"]].isna().all().all()
+    assert df["value"].notna().all()
+    del gen.layers["expr"]
+    with pytest.raises(KeyError, match="missing from `generated.layers`"):
+        realism(real, gen, layer="expr")
+    with pytest.raises(KeyError, match="nope"):
+        realism(real, gen, layer="nope")
+
+
+def test_bad_inputs(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
+    real, gen = halves
+    missing = gen[:, 3:].copy()
+    with pytest.raises(ValueError, match=real.var_names[0]):
+        realism(real, missing)
+    negative = gen.copy()
+    negative.X[0, 0] = -1.0
+    with pytest.raises(ValueError, match="negative"):
+        realism(real, negative)
+    nan = gen.copy()
+    nan.X[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        realism(real, nan)
+    with pytest.raises(ValueError, match="Too few cells"):
+        realism(real[:15].copy(), gen)
+    with pytest.raises(ValueError, match="empty"):
+        realism(real, gen[:0].copy())
+    with pytest.raises(TypeError, match="AnnData"):
+        realism(real, gen.X)
+    with pytest.raises(ValueError, match="n_repeats"):
+        realism(real, gen, n_repeats=0)
+
+
+def test_normalize_library_keeps_empty_cells() -> None:
+    x = np.array([[1.0, 3.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normalize_library(x, 100), [[25.0, 75.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normalize_library(sparse.csr_matrix(x), 100).toarray(), [[25, 75], [0, 0]])
+
+
+def test_lisi_extremes() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(600, 2))
+    mixed = lisi(emb, rng.integers(0, 2, 600))
+    assert mixed.shape == (600,)
+    assert 1.85 < mixed.mean() <= 2.0
+    assert 2.6 < lisi(emb, rng.integers(0, 3, 600)).mean() <= 3.0
+    blobs = np.r_[emb, emb + 1000.0]
+    np.testing.assert_allclose(lisi(blobs, np.repeat(["a", "b"], 600)), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="one entry per cell"):
+        lisi(emb, np.zeros(5))
+
+
+def test_mmd_properties() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 10)), rng.normal(size=(200, 10))
+    assert mmd(x, x) == 0.0
+    sigmas = [1.0, 2.0, 4.0]
+    assert np.isclose(mmd(x, y, sigmas=sigmas), mmd(y, x, sigmas=sigmas))
+    assert np.isclose(mmd(x, y), mmd(y, x, reference=x))
+    same, shifted = mmd(x, y), mmd(x, y + 1.0)
+    assert shifted > 10 * same > 0
+    with pytest.raises(ValueError, match="sigmas"):
+        mmd(x, y, sigmas=[0.0])
+
+
+def test_classifier_and_gene_stats() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.poisson(rng.uniform(0.2, 5, 30), (100, 30)).astype(float)
+    y = rng.poisson(rng.uniform(0.2, 5, 30), (100, 30)).astype(float)
+    assert rf_auroc(x, x[:, ::-1], n_estimators=30, n_jobs=1) > 0.9
+    assert centroid_distances(x, x) == {"euclidean_centroid": 0.0, "cosine_centroid": 0.0}
+    np.testing.assert_allclose(list(gene_statistics_agreement(x, x).values()), 1.0)
+    assert gene_statistics_agreement(x, y)["gene_mean_corr"] < 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # constant statistics give NaN, not warnings
+        const = gene_statistics_agreement(np.ones((20, 5)), x[:20, :5])
+    assert np.isnan(const["gene_var_corr"]) and np.isnan(const["gene_corr_corr"])

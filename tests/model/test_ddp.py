@@ -1,0 +1,26 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scsynth.model import ScGAN
+
+from ..conftest import DATA
+
+
+def test_ddp_two_cpu_processes_train_and_the_result_loads(tmp_path):
+    script = Path(__file__).with_name("ddp_train_script.py")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(DATA / "immune_small_counts.h5ad"), str(tmp_path / "ddp_model")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RANK0 generator steps: 3" in proc.stdout
+    assert "RANK0 of 2 backend gloo" in proc.stdout and "RANK1 of 2 backend gloo" in proc.stdout
+    model = ScGAN.load(tmp_path / "ddp_model")
+    cells = model.generate(40, seed=0)
+    assert cells.shape == (40, 300)
+    assert np.isfinite(cells.X.toarray()).all() and cells.X.sum() > 0
