@@ -207,3 +207,13 @@ def test_repr_and_view_setup(trained_conditional, capsys):
     assert "cscGAN" in capsys.readouterr().out
     trained_conditional.view_anndata_setup()  # scvi-tools 1.4 crashes here without `import rich.pretty`
     assert "labels" in capsys.readouterr().out
+
+
+def test_conditional_split_is_stratified_by_label(pbmc):
+    ScGAN.setup_anndata(pbmc, labels_key="bulk_labels", is_count_data=False)
+    model = ScGAN(pbmc, **SMALL)
+    model.train(max_steps=1, batch_size=32, train_size=0.7, enable_progress_bar=False)
+    train = pbmc.obs["bulk_labels"].iloc[model.train_indices].value_counts()
+    total = pbmc.obs["bulk_labels"].value_counts()
+    assert ((train - np.ceil(0.7 * total)).abs() == 0).all()  # every label keeps its share, rare ones too
+    assert len(set(model.train_indices) & set(model.validation_indices)) == 0

@@ -23,16 +23,26 @@ from ..train._quiet import quiet_lightning
 from ._save_load import ADATA_FILE, read_model_dir, write_model_dir
 
 
-def _split_indices(n_obs: int, train_size: float, validation_size: float | None, seed: int) -> list[np.ndarray]:
+def _split_indices(
+    n_obs: int, train_size: float, validation_size: float | None, seed: int, strata: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Train / validation / test indices; stratified by ``strata`` so that rare labels keep training cells."""
     if not 0 < train_size <= 1:
         raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
     validation_size = 1 - train_size if validation_size is None else validation_size
     if validation_size < 0 or train_size + validation_size > 1 + 1e-9:
         raise ValueError(f"train_size + validation_size must be <= 1, got {train_size} + {validation_size}.")
-    perm = np.random.default_rng(seed).permutation(n_obs)
-    n_train = int(np.ceil(train_size * n_obs))
-    n_val = min(int(np.floor(validation_size * n_obs)), n_obs - n_train)
-    return [np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :])]
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n_obs)] if strata is None else [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for members in groups:
+        perm = rng.permutation(members)
+        n_train = int(np.ceil(train_size * len(perm)))
+        n_val = min(int(np.floor(validation_size * len(perm))), len(perm) - n_train)
+        for part, chunk in zip(parts, (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]),
+                               strict=True):
+            part.append(chunk)
+    return [np.sort(np.concatenate(part)).astype(np.int64) for part in parts]
 
 
 def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
@@ -139,7 +149,7 @@ class GANModelBase(BaseModelClass):
         seed = settings.seed if seed is None else seed
         plan_kwargs = {**(plan_kwargs or {}), "max_generator_steps": max_steps}
         n_critic = int(plan_kwargs.get("n_critic", 5))
-        splits = _split_indices(self.adata.n_obs, train_size, validation_size, seed)
+        splits = _split_indices(self.adata.n_obs, train_size, validation_size, seed, self._split_strata())
         n_train, n_val = len(splits[0]), len(splits[1])
         if n_train < batch_size:
             raise ValueError(
@@ -202,6 +212,10 @@ class GANModelBase(BaseModelClass):
 
     def _check_training_cells(self, train_indices: np.ndarray) -> None:
         """Model-specific checks of the training split, before any training starts."""
+
+    def _split_strata(self) -> np.ndarray | None:
+        """Per-cell group to stratify the train/validation split by (``None``: no stratification)."""
+        return None
 
     # -- save / load -----------------------------------------------------------------------------
     def save(

@@ -161,6 +161,9 @@ class ScGAN(GANModelBase):
     def _label_codes(self) -> np.ndarray:
         return np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
 
+    def _split_strata(self) -> np.ndarray | None:
+        return self._label_codes() if self.module.conditional else None
+
     def _check_training_cells(self, train_indices: np.ndarray) -> None:
         if self.module.conditional:
             names = np.asarray(self.label_categories)[self._label_codes()[train_indices]]
