@@ -111,7 +111,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``scsynth`` argument parser."""
-    parser = argparse.ArgumentParser(prog="scsynth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="scsynth", description="scsynth: train, generate, evaluate and a demo, from the shell."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

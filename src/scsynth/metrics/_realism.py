@@ -6,7 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: tqdm.auto needs ipywidgets in notebooks
 
 from scsynth._settings import settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anndata
 import lightning
@@ -245,7 +245,7 @@ class GANModelBase(BaseModelClass):
         *,
         accelerator: str = "auto",
         device: str | int = "auto",
-    ):
+    ) -> Self:
         """Load a saved model; the AnnData is optional (generation does not need it).
 
         Parameters
@@ -257,6 +257,15 @@ class GANModelBase(BaseModelClass):
             the saved ``adata.h5ad`` is used if present, otherwise the model is loaded without data.
         accelerator, device
             Where to put the module (``"auto"`` picks a GPU when there is one).
+
+        Returns
+        -------
+        The model, in eval mode, with its training history, library sizes and label categories.
+
+        Examples
+        --------
+        >>> model = scsynth.model.ScGAN.load("scgan_pbmc")  # doctest: +SKIP
+        >>> cells = model.generate(100)  # doctest: +SKIP
         """
         saved = read_model_dir(dir_path)
         attrs = dict(saved["attr_dict"])

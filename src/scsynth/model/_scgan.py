@@ -155,6 +155,7 @@ class ScGAN(GANModelBase):
 
     @property
     def is_count_data(self) -> bool:
+        """Whether the model was trained on raw counts (generated ``.X`` then holds integer counts)."""
         return bool(self.registry_["setup_args"].get("is_count_data", True))
 
     # -- training hooks --------------------------------------------------------------------------

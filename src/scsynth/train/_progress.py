@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lightning.pytorch.callbacks import ProgressBar
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: tqdm.auto needs ipywidgets in notebooks
 
 
 class GeneratorStepProgressBar(ProgressBar):
@@ -16,13 +16,16 @@ class GeneratorStepProgressBar(ProgressBar):
         self._desc = desc
 
     def disable(self) -> None:
+        """Hide the bar (Lightning calls this on non-zero ranks)."""
         self._enabled = False
 
     def enable(self) -> None:
+        """Show the bar."""
         self._enabled = True
 
     @property
     def is_enabled(self) -> bool:
+        """Whether the bar is shown."""
         return self._enabled
 
     def on_train_start(self, trainer, pl_module) -> None:

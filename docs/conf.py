@@ -1,0 +1,151 @@
+"""Sphinx configuration of the scsynth documentation (builds offline, warnings as errors)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from datetime import datetime
+from importlib.metadata import version as _version
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE / "extensions"))
+
+# sphinx-autodoc-typehints 3.6 calls an API that Sphinx 9 deprecates (a Python warning, not a build one)
+warnings.filterwarnings("ignore", message=r".*_RstSnippetParser\.set_application.*is deprecated")
+
+# -- Project -----------------------------------------------------------------------------------------
+project = "scsynth"
+author = "scsynth developers"
+copyright = f"{datetime.now():%Y}, {author}"
+release = _version("scsynth")
+version = ".".join(release.split(".")[:2])
+
+# -- General -----------------------------------------------------------------------------------------
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx_autodoc_typehints",  # after napoleon
+    "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+    "sphinxcontrib.bibtex",
+    "typed_returns",  # docs/extensions: free-text numpydoc "Returns" sections (scverse convention)
+]
+# No intersphinx: the documentation builds without network access.
+
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+master_doc = "index"
+templates_path = ["_templates"]
+# generated/*.md are snippets written below and {include}d by pages, not pages themselves
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store", "generated/*.md"]
+default_role = "literal"
+
+# -- MyST / myst-nb ----------------------------------------------------------------------------------
+myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
+myst_heading_anchors = 3
+nb_execution_mode = "off"  # notebooks are committed already executed
+nb_merge_streams = True
+
+# -- autodoc / autosummary / napoleon / typehints ----------------------------------------------------
+autosummary_generate = True
+# Inherited members are off by default: "inherited-members" is simply left out, which means False. Writing
+# "inherited-members": False would be the same for every class *except* that Sphinx lets a non-string
+# default override the directive's own option, so the model template's ":inherited-members: BaseModelClass"
+# (document GANModelBase.train/save/load on ScGAN, but nothing of scvi-tools' BaseModelClass) would be lost.
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autoclass_content = "class"
+autodoc_inherit_docstrings = False  # our own docs only: Lightning/torch docstrings cite labels of their sites
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_include_init_with_doc = False
+napoleon_use_rtype = True
+napoleon_use_param = True
+typehints_defaults = "comma"
+typehints_use_signature = False
+typehints_document_rtype = True
+always_document_param_types = False
+
+# -- bibliography ------------------------------------------------------------------------------------
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "plain"
+bibtex_reference_style = "author_year"
+
+# -- warnings ----------------------------------------------------------------------------------------
+# Nothing needs silencing today. Without intersphinx, references to external types (numpy, anndata, torch,
+# scvi-tools, Lightning) cannot resolve; with nitpicky = False they render as plain code and do not warn.
+# Docstrings of scvi-tools / Lightning / torch base classes never reach the build: inherited members are
+# off and autodoc_inherit_docstrings = False. Add entries here only for external noise, with a reason.
+nitpicky = False
+suppress_warnings: list[str] = []
+nitpick_ignore: list[tuple[str, str]] = []
+
+# -- HTML --------------------------------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = f"scsynth {release}"
+html_static_path: list[str] = []
+html_theme_options = {
+    "show_toc_level": 2,
+    "use_download_button": True,
+    "navigation_with_keys": False,
+}
+
+
+# -- generated snippets ------------------------------------------------------------------------------
+def _md_escape(text: str) -> str:
+    """Backslash-escape markdown punctuation so free text is safe inside a table cell."""
+    return "".join("\\" + ch if ch in "\\`*_[]|<>#" else ch for ch in text)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it already holds it (keeps incremental builds incremental)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _write_history_keys_table() -> None:
+    """Write the table of ``scsynth.train.HISTORY_KEYS`` included by models/scgan.md (never drifts)."""
+    from scsynth.train import HISTORY_KEYS
+
+    lines = ["| key | meaning |", "|---|---|"]
+    lines += [f"| `{key}` | {_md_escape(meaning)} |" for key, meaning in HISTORY_KEYS.items()]
+    _write_if_changed(HERE / "generated" / "history_keys.md", "\n".join(lines) + "\n")
+
+
+def _write_cli_help() -> None:
+    """Write the ``--help`` text of ``scsynth`` and each subcommand, included by cli.md (never drifts)."""
+    import argparse
+    import os
+
+    from scsynth.cli import build_parser
+
+    def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    parser = build_parser()
+    pages = {"scsynth": parser}
+    for name, sub in subparsers(parser).items():
+        pages[f"scsynth {name}"] = sub
+        for name2, sub2 in subparsers(sub).items():
+            pages[f"scsynth {name} {name2}"] = sub2
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width; fix it for reproducible pages
+    try:
+        for title, p in pages.items():
+            text = f"$ {title} --help\n{p.format_help()}"
+            _write_if_changed(HERE / "generated" / "cli" / f"{title.replace(' ', '_')}.txt", text)
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+
+
+_write_history_keys_table()
+_write_cli_help()
