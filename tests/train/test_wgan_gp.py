@@ -67,3 +67,15 @@ def test_plan_rejects_bad_options(counts):
         WGANGPTrainingPlan(model.module, lr_decay_to=0)
     with pytest.raises(ValueError, match="max_steps"):
         model.train(max_steps=0, batch_size=32)
+
+
+def test_scgan_default_learning_rate_and_override(counts):
+    scsynth.model.ScGAN.setup_anndata(counts)
+    model = scsynth.model.ScGAN(counts, **SMALL)
+    rec = _Recorder()
+    model.train(max_steps=2, batch_size=32, callbacks=[rec], enable_progress_bar=False, plan_kwargs={"lr_decay_to": 1})
+    assert rec.lrs[-1] == pytest.approx(1e-3)  # ScGAN's default, constant here
+    rec = _Recorder()
+    model.train(max_steps=1, batch_size=32, callbacks=[rec], enable_progress_bar=False,
+                plan_kwargs={"lr": 3e-4, "lr_decay_to": 1})
+    assert rec.lrs[-1] == pytest.approx(3e-4)

@@ -72,6 +72,8 @@ class GANModelBase(BaseModelClass):
     _data_splitter_cls = DataSplitter
     _train_runner_cls = TrainRunner
     _default_max_steps = 2000
+    #: Model-specific defaults of the training plan; ``plan_kwargs`` given to ``train`` win.
+    _default_plan_kwargs: dict[str, Any] = {}
     _min_cells_per_label = 5
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -137,7 +139,8 @@ class GANModelBase(BaseModelClass):
             Stop when ``wasserstein_validation`` stops improving (Lightning ``EarlyStopping`` options go
             through ``early_stopping_patience`` etc. in ``trainer_kwargs``).
         plan_kwargs
-            Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...).
+            Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...),
+            on top of the model's defaults.
         datasplitter_kwargs
             Options of :class:`scvi.dataloaders.DataSplitter`.
         **trainer_kwargs
@@ -147,7 +150,7 @@ class GANModelBase(BaseModelClass):
         if max_steps is None and max_epochs is None:
             max_steps = self._default_max_steps
         seed = settings.seed if seed is None else seed
-        plan_kwargs = {**(plan_kwargs or {}), "max_generator_steps": max_steps}
+        plan_kwargs = {**self._default_plan_kwargs, **(plan_kwargs or {}), "max_generator_steps": max_steps}
         n_critic = int(plan_kwargs.get("n_critic", 5))
         splits = _split_indices(self.adata.n_obs, train_size, validation_size, seed, self._split_strata())
         n_train, n_val = len(splits[0]), len(splits[1])

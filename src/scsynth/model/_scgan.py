@@ -57,6 +57,9 @@ class ScGAN(GANModelBase):
     """
 
     _module_cls = ScGANModule
+    # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 1e-3 (GRouNdGAN's stage-2 rate) gives far more
+    # realistic cells (benchmarks/realism.py, docs/models/scgan.md)
+    _default_plan_kwargs = {"lr": 1e-3}
 
     def __init__(
         self,
