@@ -17,7 +17,7 @@ from scsynth.metrics import (
     realism,
     rf_auroc,
 )
-from scsynth.metrics._preprocess import normalize_library
+from scsynth.data import normalize_total as normalize_library
 
 METRICS = [
     "rf_auroc",

@@ -7,24 +7,13 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from ._matrix import check_values, get_matrix
+
 
 def _examples(names, k: int = 5) -> str:
     names = list(map(str, names))
     more = f" and {len(names) - k} more" if len(names) > k else ""
     return ", ".join(repr(n) for n in names[:k]) + more
-
-
-def get_matrix(adata: AnnData, layer: str | None):
-    """``adata.X`` or ``adata.layers[layer]``, with a clear error when the layer is missing."""
-    if not isinstance(adata, AnnData):
-        raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
-    if layer is None:
-        if adata.X is None:
-            raise ValueError("adata.X is empty; pass `layer=` naming the layer that holds the expression values.")
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers) or 'none'}).")
-    return adata.layers[layer]
 
 
 def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data: bool = True) -> None:
@@ -37,22 +26,11 @@ def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data:
         ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene.
     """
     where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
+    x = get_matrix(adata, layer)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); nothing to train on.")
-    x = get_matrix(adata, layer)
+    check_values(x, where)
     values = x.data if sparse.issparse(x) else np.asarray(x)
-    if not np.issubdtype(values.dtype, np.number):
-        raise TypeError(f"{where} has dtype {values.dtype}; expected numeric expression values.")
-    finite = np.isfinite(values)
-    if not finite.all():
-        raise ValueError(
-            f"{where} contains {int((~finite).sum())} NaN or infinite values; remove or impute them first."
-        )
-    if (values < 0).any():
-        raise ValueError(
-            f"{where} contains negative values (min {values.min():.3g}); scsynth models expect counts or "
-            "non-negative normalised expression, not scaled/centred data. Pass the unscaled layer with `layer=`."
-        )
     if is_count_data and not np.array_equal(values, np.round(values)):
         idx = np.flatnonzero(values != np.round(values))[0]
         raise ValueError(

@@ -10,38 +10,15 @@ import pandas as pd
 import scanpy as sc
 from scipy import sparse
 
-Matrix = np.ndarray | sparse.spmatrix | sparse.sparray
+from ..data._matrix import Matrix, check_values, get_matrix, normalize_total
 
 
 def _expression(adata: ad.AnnData, *, layer: str | None, name: str) -> Matrix:
-    """``.X`` or ``.layers[layer]`` of ``adata``, as stored; ``name`` is used in error messages."""
-    if not isinstance(adata, ad.AnnData):
-        raise TypeError(f"`{name}` must be an AnnData, got {type(adata).__name__}.")
+    """``.X`` or ``.layers[layer]`` of a non-empty ``adata``, as stored; ``name`` is used in error messages."""
+    x = get_matrix(adata, layer, name=name)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"`{name}` is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
-    if layer is not None and layer not in adata.layers:
-        raise KeyError(
-            f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)}); "
-            "pass layer=None to use .X or add the layer to both objects."
-        )
-    x = adata.X if layer is None else adata.layers[layer]
-    if x is None:
-        raise ValueError(f"`{name}` has no expression in .X; store it there or pass `layer=`.")
     return x
-
-
-def _check_values(x: Matrix, where: str) -> None:
-    """Raise unless ``x`` holds finite, non-negative real numbers."""
-    values = x.data if sparse.issparse(x) else np.asarray(x)
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-        raise TypeError(f"{where} must hold real numbers, got dtype {values.dtype}.")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{where} contains NaN or infinite values; remove or impute them first.")
-    if (values < 0).any():
-        raise ValueError(
-            f"{where} contains negative values (min {values.min():g}); pass counts or non-negative "
-            "normalised expression, not scaled or centred data."
-        )
 
 
 def match_genes(real: ad.AnnData, generated: ad.AnnData, *, layer: str | None) -> tuple[Matrix, Matrix]:
@@ -91,38 +68,9 @@ def match_genes(real: ad.AnnData, generated: ad.AnnData, *, layer: str | None) -
             raise ValueError("`generated` has duplicated gene names; call generated.var_names_make_unique().")
         x_gen = x_gen[:, gen_genes.get_indexer(genes)]
     where = ".X" if layer is None else f".layers[{layer!r}]"
-    _check_values(x_real, f"real{where}")
-    _check_values(x_gen, f"generated{where} (genes of real)")  # extra generated genes are ignored
+    check_values(x_real, f"real{where}")
+    check_values(x_gen, f"generated{where} (genes of real)")  # extra generated genes are ignored
     return x_real, x_gen
-
-
-def normalize_library(x: Matrix, library_size: float) -> Matrix:
-    """Scale every cell to sum to ``library_size``; cells summing to 0 stay 0.
-
-    Parameters
-    ----------
-    x
-        Cells x genes, non-negative, dense or sparse.
-    library_size
-        Target total per cell.
-
-    Returns
-    -------
-    A new float64 matrix of the same kind (CSR when sparse).
-
-    Examples
-    --------
-    >>> normalize_library(np.array([[1.0, 3.0], [0.0, 0.0]]), 100)
-    array([[25., 75.],
-           [ 0.,  0.]])
-    """
-    totals = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
-    scale = np.divide(library_size, totals, out=np.zeros_like(totals), where=totals > 0)
-    if sparse.issparse(x):
-        out = sparse.csr_matrix(x, dtype=np.float64, copy=True)
-        out.data *= np.repeat(scale, np.diff(out.indptr))
-        return out
-    return np.asarray(x, dtype=np.float64) * scale[:, None]
 
 
 def select_hvg(x_norm: Matrix, n_hvg: int) -> np.ndarray:
@@ -196,8 +144,8 @@ def prepare(
     ((40, 5), 5)
     """
     x_real, x_gen = match_genes(real, generated, layer=layer)
-    x_real = normalize_library(x_real, library_size)
-    x_gen = normalize_library(x_gen, library_size)
+    x_real = normalize_total(x_real, library_size)
+    x_gen = normalize_total(x_gen, library_size)
     keep = select_hvg(x_real, n_hvg)
     return x_real[:, keep], x_gen[:, keep], pd.Index(real.var_names)[keep]
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from ..data._matrix import check_values, get_matrix, normalize_total
+
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.figure import Figure
@@ -37,31 +39,8 @@ def _finish(fig: Figure, show: bool) -> Figure:
 
 
 def _expression(adata: AnnData, layer: str | None, name: str) -> np.ndarray | sparse.spmatrix:
-    """The expression matrix of ``adata`` (``.X`` or ``.layers[layer]``), without copying it.
-
-    Parameters
-    ----------
-    adata
-        Annotated data matrix.
-    layer
-        Layer to read, ``None`` for ``.X``.
-    name
-        How the data set is called in error messages (``"real"`` or ``"generated"``).
-
-    Returns
-    -------
-    The matrix, dense or sparse.
-    """
-    if layer is None:
-        if adata.X is None:
-            raise ValueError(f"`{name}.X` is empty; pass `layer=` naming the layer that holds expression.")
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(
-            f"Layer {layer!r} is not in `{name}.layers` (available: {sorted(adata.layers.keys())}); "
-            "pass `layer=None` to use `.X`."
-        )
-    return adata.layers[layer]
+    """The expression matrix of ``adata`` (``.X`` or ``.layers[layer]``), without copying it."""
+    return get_matrix(adata, layer, name=name)
 
 
 def _take(
@@ -87,34 +66,14 @@ def _take(
     else:
         sub = sparse.csr_matrix(np.asarray(matrix[rows])[:, cols])
     sub = sparse.csr_matrix(sub, dtype=np.float64, copy=True)
-    if sub.nnz and not np.all(np.isfinite(sub.data)):
-        raise ValueError(f"`{name}` expression contains NaN or infinite values; clean it before plotting.")
-    if sub.nnz and sub.data.min() < 0:
-        raise ValueError(
-            f"`{name}` expression has negative values (min {sub.data.min():.3g}); pass counts or "
-            "non-negative normalised expression (not log- or z-scaled) via `.X` or `layer=`."
-        )
+    check_values(sub, f"`{name}` expression")
     sub.eliminate_zeros()
     return sub
 
 
 def _normalize_total(x: sparse.csr_matrix, library_size: float) -> sparse.csr_matrix:
-    """Scale every cell (row) of ``x`` to sum to ``library_size``; all-zero cells stay zero.
-
-    Parameters
-    ----------
-    x
-        Non-negative CSR matrix (cells × genes).
-    library_size
-        Target total per cell.
-
-    Returns
-    -------
-    A new CSR matrix.
-    """
-    totals = np.asarray(x.sum(axis=1)).ravel()
-    scale = np.divide(library_size, totals, out=np.zeros_like(totals), where=totals > 0)
-    return sparse.csr_matrix(sparse.diags(scale) @ x)
+    """Scale every cell (row) of ``x`` to sum to ``library_size``; all-zero cells stay zero."""
+    return normalize_total(x, library_size)
 
 
 def _subsample(n: int, max_cells: int, rng: np.random.Generator) -> np.ndarray:
