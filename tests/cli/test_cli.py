@@ -74,3 +74,32 @@ def test_train_drops_empty_genes_with_a_warning(tmp_path):
         assert main(["train", "scgan", str(tmp_path / "z.h5ad"), "--out", str(tmp_path / "m"),
                      "--max-steps", "1", "--batch-size", "32"]) == 0
     assert ScGAN.load(tmp_path / "m").var_names_.shape == (adata.n_vars - 4,)
+
+
+def test_evaluate_writes_a_report(tmp_path, pbmc, capsys):
+    real, sim = pbmc[:350].copy(), pbmc[350:].copy()  # two halves of real cells: a realistic "simulator"
+    real.write_h5ad(tmp_path / "real.h5ad")
+    sim.write_h5ad(tmp_path / "sim.h5ad")
+    assert main(["evaluate", str(tmp_path / "real.h5ad"), str(tmp_path / "sim.h5ad"), "--report",
+                 str(tmp_path / "rep"), "--labels-key", "bulk_labels", "--n-obs", "100"]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| rf_auroc |" in report and "| mmd |" in report and "real_vs_generated.png" in report
+    table = __import__("pandas").read_csv(tmp_path / "rep" / "realism.csv").set_index("metric")
+    assert table.loc["rf_auroc", "value"] < 0.8  # halves of the same data are hard to tell apart
+    png = __import__("matplotlib.image").image.imread(tmp_path / "rep" / "real_vs_generated.png")
+    assert png.ndim == 3 and png.shape[0] > 100
+    assert "report.md" in capsys.readouterr().out
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--max-steps", "3"]) == 0
+    for name in ("report.md", "realism.csv", "real_vs_generated.png", "history.png", "generated.h5ad",
+                 "real_test.h5ad"):
+        assert (out / name).is_file(), name
+    generated, real = anndata.read_h5ad(out / "generated.h5ad"), anndata.read_h5ad(out / "real_test.h5ad")
+    assert generated.shape == real.shape
+    assert (generated.obs["bulk_labels"].astype(str).value_counts().sort_index()
+            == real.obs["bulk_labels"].astype(str).value_counts().sort_index()).all()
+    assert ScGAN.load(out / "model").n_generator_steps_ == 3
+    assert "| rf_auroc |" in capsys.readouterr().out
