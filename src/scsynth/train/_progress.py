@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from lightning.pytorch.callbacks import ProgressBar
 from tqdm import tqdm  # plain text bars: tqdm.auto needs ipywidgets in notebooks
 
@@ -35,6 +37,8 @@ class GeneratorStepProgressBar(ProgressBar):
             unit="step",
             disable=not (self._enabled and trainer.is_global_zero),
             dynamic_ncols=True,
+            # in a terminal the bar redraws in place; in logs and notebooks every redraw is kept, so redraw rarely
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
