@@ -50,8 +50,9 @@ def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
     names = np.asarray(adata.var_names, dtype=str)
     if len(names) == len(var_names) and (names == var_names).all():
         return
-    missing = [g for g in var_names if g not in set(names)]
-    extra = [g for g in names if g not in set(var_names)]
+    have, want = set(names), set(var_names)
+    missing = [g for g in var_names if g not in have]
+    extra = [g for g in names if g not in want]
     if not missing and not extra:
         raise ValueError("The AnnData has the model's genes in a different order; use adata[:, model.var_names_].")
     raise ValueError(
