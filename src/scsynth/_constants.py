@@ -8,7 +8,6 @@ from typing import NamedTuple
 class _ScsynthKeys(NamedTuple):
     X_KEY: str = "X"
     LABELS_KEY: str = "labels"
-    LIBRARY_KEY: str = "library"
 
 
 SCSYNTH_KEYS = _ScsynthKeys()
