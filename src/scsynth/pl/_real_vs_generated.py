@@ -156,16 +156,10 @@ def _embed(
     import sklearn
     from sklearn.decomposition import PCA
 
-    log_real, log_gen = real.log1p(), generated.log1p()
-    n_genes = log_real.shape[1]
-    if n_hvg < n_genes:
-        tmp = ad.AnnData(log_real)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc.pp.highly_variable_genes(tmp, flavor="seurat", n_top_genes=n_hvg)
-        keep = np.flatnonzero(tmp.var["highly_variable"].to_numpy())
-        if len(keep) >= 2:
-            log_real, log_gen = log_real[:, keep], log_gen[:, keep]
+    from ..metrics._preprocess import select_hvg  # the genes metrics.realism evaluates on
+
+    keep = select_hvg(real, max(n_hvg, 2))  # PCA needs at least two genes
+    log_real, log_gen = real[:, keep].log1p(), generated[:, keep].log1p()
     joint = sparse.vstack([log_real, log_gen]).toarray()
     n_comps = max(2, min(50, joint.shape[0] - 1, joint.shape[1]))
     # the covariance solver is fast and exact for the few thousand cells x <= ~2000 genes drawn here
