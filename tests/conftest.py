@@ -63,3 +63,45 @@ def trained_conditional(_immune):
     model = scsynth.model.ScGAN(adata, **SMALL)
     model.train(max_steps=5, batch_size=32, enable_progress_bar=False)
     return model
+
+
+#: Tiny GRouNdGAN architecture for tests.
+SMALL_GG = {"n_latent": 16, "controller_hidden": (32, 64), "critic_hidden": (64, 32), "labeler_hidden": (32, 32)}
+
+
+def correlation_grn(adata: anndata.AnnData, k: int = 5):
+    """A small data-derived GRN: each non-TF gene regulated by its k most correlated TFs (Lambert list)."""
+    import pandas as pd
+
+    import scsynth
+
+    tfs = [g for g in adata.var_names if g in set(scsynth.data.tf_list("human"))]
+    x = np.log1p(np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X))
+    corr = np.corrcoef(x.T)
+    idx = {g: i for i, g in enumerate(adata.var_names)}
+    rows = []
+    for gene in adata.var_names:
+        if gene in tfs:
+            continue
+        ranked = sorted(tfs, key=lambda t: -abs(corr[idx[gene], idx[t]]))[:k]
+        rows += [(t, gene, float(corr[idx[gene], idx[t]])) for t in ranked]
+    return pd.DataFrame(rows, columns=["source", "target", "weight"])
+
+
+@pytest.fixture(scope="session")
+def pbmc_grn(_pbmc):
+    """A top-5 correlation GRN over pbmc68k_reduced's 33 Lambert TFs."""
+    return correlation_grn(_pbmc)
+
+
+@pytest.fixture(scope="session")
+def trained_groundgan(_pbmc, pbmc_grn):
+    """A GRouNdGAN trained 4 + 4 steps on pbmc68k_reduced (shared by read-only tests)."""
+    import scsynth
+
+    adata = _pbmc.copy()
+    scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    scsynth.settings.seed = 0
+    model = scsynth.model.GRouNdGAN(adata, grn=pbmc_grn, **SMALL_GG)
+    model.train(controller_steps=4, max_steps=4, batch_size=32, enable_progress_bar=False)
+    return model

@@ -56,14 +56,87 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"Saved {model.__class__.__name__} ({model.n_generator_steps_} generator steps) to {args.out}")
 
 
-def _cmd_generate(args: argparse.Namespace) -> None:
-    from .model import ScGAN
+def _load_any(model_dir: str):
+    """Load a saved model of whichever class wrote it (read from its ``scsynth.json``)."""
+    import json
 
-    model = ScGAN.load(args.model_dir)
-    cells = model.generate(args.n_obs, labels=args.label, seed=args.seed)
+    from . import model as models
+    from .model._save_load import MANIFEST_FILE
+
+    manifest = Path(model_dir) / MANIFEST_FILE
+    name = json.loads(manifest.read_text()).get("model", "ScGAN") if manifest.is_file() else "ScGAN"
+    cls = getattr(models, name, None)
+    if cls is None:
+        raise ValueError(f"{model_dir} holds a {name!r}, which this scsynth version does not know.")
+    return cls.load(model_dir)
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    model = _load_any(args.model_dir)
+    kwargs = {"labels": args.label} if args.label is not None else {}
+    cells = model.generate(args.n_obs, seed=args.seed, **kwargs)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     cells.write_h5ad(args.output)
     print(f"Wrote {cells.n_obs} generated cells x {cells.n_vars} genes to {args.output}")
+
+
+def _cmd_train_groundgan(args: argparse.Namespace) -> None:
+    from . import settings
+    from .data import infer_grn, tf_list
+    from .model import GRouNdGAN
+    from .model._base import _split_indices
+
+    settings.seed = args.seed
+    adata = _drop_empty(_read_h5ad(args.input), args.layer)
+    try:
+        GRouNdGAN.setup_anndata(adata, layer=args.layer, is_count_data=not args.normalized)
+    except ValueError as err:
+        hint = " On the command line, add --normalized." if "is_count_data=False" in str(err) else ""
+        raise ValueError(f"{err}{hint}") from err
+    grn = args.grn
+    if grn == "infer":
+        tfs = tf_list(args.tfs)  # fail on a bad TF file before the long inference
+        train_cells = _split_indices(adata.n_obs, args.train_size, None, args.seed)[0]
+        print(f"Inferring a GRN (top {args.top_k} TFs per gene) on {len(train_cells)} training cells")
+        grn = infer_grn(adata, tfs=tfs, top_k=args.top_k, layer=args.layer, obs_subset=train_cells, seed=args.seed)
+    elif grn != "collectri" and not Path(grn).is_file():
+        raise FileNotFoundError(f"--grn {grn}: no such file (pass a TSV/CSV with source/target columns, "
+                                "'collectri' or 'infer').")
+    model = GRouNdGAN(adata, grn=grn, unregulated=args.unregulated, missing=args.missing)
+    print(model.grn.summary() if hasattr(model.grn, "summary") else model.grn)
+    model.train(max_steps=args.max_steps, controller_steps=args.controller_steps, batch_size=args.batch_size,
+                controller_batch_size=args.controller_batch_size, train_size=args.train_size, seed=args.seed)
+    model.save(args.out, overwrite=args.overwrite)
+    print(f"Saved GRouNdGAN ({model.controller_steps_} controller + {model.n_generator_steps_} generator steps) "
+          f"to {args.out}")
+
+
+def _parse_assignments(items: Sequence[str] | None, flag: str) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise ValueError(f"{flag} expects TF=NUMBER, got {item!r}.")
+    return out
+
+
+def _cmd_perturb(args: argparse.Namespace) -> None:
+    model = _load_any(args.model_dir)
+    if not hasattr(model, "perturb"):
+        raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot perturb; train a GRouNdGAN.")
+    cells = model.perturb(knockout=args.knockout, overexpress=_parse_assignments(args.overexpress, "--overexpress"),
+                          set_to=_parse_assignments(args.set_to, "--set"), n_obs=args.n_obs, seed=args.seed)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    cells.write_h5ad(args.output)
+    effects = cells.uns["perturbation"]["effects"]
+    top = effects.loc[~effects["perturbed"]].sort_values("pval_pre_lsn").head(10)
+    print(f"{cells.uns['perturbation']['name']}: {int((effects['fdr_pre_lsn'] < 0.05).sum())} genes change "
+          f"(FDR < 0.05, before normalisation); top: {', '.join(top.index)}")
+    print(f"Wrote {cells.n_obs} paired cells ({args.n_obs} control + {args.n_obs} perturbed) to {args.output}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -130,6 +203,38 @@ def build_parser() -> argparse.ArgumentParser:
     scgan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     scgan.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     scgan.set_defaults(func=_cmd_train)
+
+    gg = train_sub.add_parser("groundgan", help="GRouNdGAN: GRN-guided causal simulator")
+    gg.add_argument("input", help="training data (.h5ad), cells x genes (gene symbols for --grn collectri)")
+    gg.add_argument("--grn", required=True,
+                    help="TSV/CSV with source/target[/weight] columns, 'collectri' (bundled) or 'infer' (GRNBoost2-style)")
+    gg.add_argument("--out", required=True, help="directory to save the model to")
+    gg.add_argument("--top-k", type=int, default=15, help="with --grn infer: TFs kept per gene (default: 15)")
+    gg.add_argument("--tfs", default="human", help="with --grn infer: 'human' (Lambert 2018) or a file of TF names")
+    gg.add_argument("--unregulated", choices=["drop", "noise"], default="drop",
+                    help="genes the GRN does not cover: drop them or keep them as noise-only (default: drop)")
+    gg.add_argument("--missing", choices=["raise", "drop"], default=None,
+                    help="GRN genes absent from the data (default: drop for collectri, raise otherwise)")
+    gg.add_argument("--layer", help="layer with the values (default: X)")
+    gg.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
+    gg.add_argument("--controller-steps", type=int, default=2000, help="stage-1 generator steps (default: 2000)")
+    gg.add_argument("--max-steps", type=int, default=2000, help="stage-2 generator steps (default: 2000)")
+    gg.add_argument("--batch-size", type=int, default=128, help="cells per stage-2 step (default: 128)")
+    gg.add_argument("--controller-batch-size", type=int, default=None, help="cells per stage-1 step (default: --batch-size)")
+    gg.add_argument("--train-size", type=float, default=0.9, help="fraction of cells for training (default: 0.9)")
+    gg.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gg.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    gg.set_defaults(func=_cmd_train_groundgan)
+
+    pert = sub.add_parser("perturb", help="in-silico TF perturbation with a saved GRouNdGAN")
+    pert.add_argument("model_dir", help="directory written by 'scsynth train groundgan' or model.save()")
+    pert.add_argument("--knockout", nargs="+", metavar="TF", help="TFs to knock out")
+    pert.add_argument("--overexpress", nargs="+", metavar="TF=FACTOR", help="TFs to scale, e.g. SPI1=2")
+    pert.add_argument("--set", dest="set_to", nargs="+", metavar="TF=VALUE", help="TFs to set (normalised units)")
+    pert.add_argument("-n", "--n-obs", type=int, default=1000, help="cell pairs (default: 1000)")
+    pert.add_argument("-o", "--output", required=True, help="output .h5ad (control and perturbed cells)")
+    pert.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    pert.set_defaults(func=_cmd_perturb)
 
     gen = sub.add_parser("generate", help="generate cells from a saved model")
     gen.add_argument("model_dir", help="directory written by 'scsynth train' or model.save()")

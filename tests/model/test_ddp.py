@@ -24,3 +24,24 @@ def test_ddp_two_cpu_processes_train_and_the_result_loads(tmp_path):
     cells = model.generate(40, seed=0)
     assert cells.shape == (40, 300)
     assert np.isfinite(cells.X.toarray()).all() and cells.X.sum() > 0
+
+
+def test_ddp_trains_both_groundgan_stages(tmp_path, counts):
+    import pandas as pd
+
+    from scsynth.model import GRouNdGAN
+
+    genes = list(counts.var_names)
+    tfs = ["YBX1", "SON"]  # the two Lambert TFs among these 300 genes
+    grn = pd.DataFrame([(tf, g) for g in genes if g not in tfs for tf in tfs], columns=["source", "target"])
+    grn.to_csv(tmp_path / "grn.tsv", sep="\t", index=False)
+    script = Path(__file__).with_name("ddp_groundgan_script.py")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(DATA / "immune_small_counts.h5ad"), str(tmp_path / "grn.tsv"),
+         str(tmp_path / "gg")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RANK0 steps: 2 + 2" in proc.stdout and "RANK1 of 2" in proc.stdout
+    model = GRouNdGAN.load(tmp_path / "gg")
+    assert model.generate(20, seed=0).shape == (20, 300)

@@ -1,6 +1,7 @@
 """User-facing models (scvi-tools ``BaseModelClass`` subclasses)."""
 
 from ._base import GANModelBase
+from ._groundgan import GRouNdGAN
 from ._scgan import ScGAN
 
-__all__ = ["GANModelBase", "ScGAN"]
+__all__ = ["GANModelBase", "GRouNdGAN", "ScGAN"]

@@ -179,7 +179,7 @@ class GANModelBase(BaseModelClass):
         callbacks = list(trainer_kwargs.pop("callbacks", []))
         show_progress = trainer_kwargs.pop("enable_progress_bar", True)
         if show_progress:
-            progress = GeneratorStepProgressBar(f"Training {type(self).__name__}")
+            progress = GeneratorStepProgressBar(self._progress_title())
             if not settings.progress:
                 progress.disable()
             callbacks.append(progress)
@@ -209,10 +209,17 @@ class GANModelBase(BaseModelClass):
                 **trainer_kwargs,
             )
             runner()
-        self.n_generator_steps_ = int(getattr(self, "n_generator_steps_", 0)) + plan.generator_steps
+        self._record_steps(plan.generator_steps)
         # scvi's SimpleLogger stores object columns; numbers are what users plot and compare
         self.history_ = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         self._on_trained(np.asarray(self.train_indices))
+
+    def _progress_title(self) -> str:
+        return f"Training {type(self).__name__}"
+
+    def _record_steps(self, n_steps: int) -> None:
+        """Count the generator steps of a finished ``train()``."""
+        self.n_generator_steps_ = int(getattr(self, "n_generator_steps_", 0)) + n_steps
 
     def _check_training_cells(self, train_indices: np.ndarray) -> None:
         """Model-specific checks of the training split, before any training starts."""

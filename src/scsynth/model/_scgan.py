@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
-from scipy import sparse
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 
-from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS, UNS_KEY
+from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, check_label_sizes, check_obs_key, get_matrix
 from ..module import ScGANModule
 from ._base import GANModelBase
+from ._generated import generated_anndata, provenance, scale_to_library
 
 
 class ScGAN(GANModelBase):
@@ -250,29 +250,17 @@ class ScGAN(GANModelBase):
         lab_tensor = torch.as_tensor(codes) if self.module.conditional else None
         normalized = self.module.sample(n_obs, lab_tensor, generator=gen, batch_size=batch_size)
         lib_size = self.module.normalize.library_size
-        values = normalized * torch.as_tensor(library / lib_size).unsqueeze(1)
-        if self.is_count_data:
-            values = torch.floor(values + torch.rand(values.shape, generator=gen))
-        x = sparse.csr_matrix(values.numpy())
+        uniforms = torch.rand(normalized.shape, generator=gen) if self.is_count_data else None
+        values = scale_to_library(normalized, library, lib_size, counts=self.is_count_data, uniforms=uniforms)
         obs = pd.DataFrame({"library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
         if self.module.conditional:
             obs.insert(0, self.labels_key, pd.Categorical.from_codes(codes, categories=self.label_categories))
-        out = AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names_, dtype=str)))
-        if self.is_count_data:
-            out.layers["counts"] = x.copy()
-        out.layers["normalized"] = sparse.csr_matrix(normalized.numpy())
-        from .. import __version__
-
-        out.uns[UNS_KEY] = {
-            "model": type(self).__name__,
-            "version": __version__,
-            "seed": seed,
-            "params": {
-                "n_obs": n_obs,
-                "labels_key": self.labels_key or "",
-                "library_size": float(lib_size),
-                "is_count_data": self.is_count_data,
-                "n_generator_steps": int(self.n_generator_steps_),
-            },
-        }
-        return out
+        uns = provenance(self, seed, {
+            "n_obs": n_obs,
+            "labels_key": self.labels_key or "",
+            "library_size": float(lib_size),
+            "is_count_data": self.is_count_data,
+            "n_generator_steps": int(self.n_generator_steps_),
+        })
+        return generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=self.is_count_data,
+                                 uns=uns)

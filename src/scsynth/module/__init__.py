@@ -1,5 +1,6 @@
 """scvi-tools modules: the maths of each model, no AnnData here."""
 
+from ._groundgan import CellParts, GRouNdGANModule
 from ._scgan import ScGANModule
 
-__all__ = ["ScGANModule"]
+__all__ = ["CellParts", "GRouNdGANModule", "ScGANModule"]

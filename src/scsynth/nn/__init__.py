@@ -3,6 +3,15 @@
 from ._conditional_batchnorm import ConditionalBatchNorm1d
 from ._critic import MLPCritic
 from ._generator import MLPGenerator
+from ._labeler import MLPRegressor
 from ._lsn import LibrarySizeNormalization
+from ._target_generators import TargetGenerators
 
-__all__ = ["ConditionalBatchNorm1d", "LibrarySizeNormalization", "MLPCritic", "MLPGenerator"]
+__all__ = [
+    "ConditionalBatchNorm1d",
+    "LibrarySizeNormalization",
+    "MLPCritic",
+    "MLPGenerator",
+    "MLPRegressor",
+    "TargetGenerators",
+]

@@ -68,7 +68,8 @@ class MLPGenerator(nn.Module):
         nn.init.zeros_(self.output.bias)
         self.lsn = LibrarySizeNormalization(library_size) if library_size is not None else None
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, normalize: bool = True) -> torch.Tensor:
+        """Generated cells; ``normalize=False`` returns the ReLU output before the LSN (GRouNdGAN's TF values)."""
         if self.n_labels > 0 and labels is None:
             raise ValueError("This generator is conditional: pass `labels`.")
         h = z
@@ -77,4 +78,4 @@ class MLPGenerator(nn.Module):
             h = norm(h, labels) if self.n_labels > 0 else norm(h)
             h = torch.relu(h)
         x = torch.relu(self.output(h))
-        return self.lsn(x) if self.lsn is not None else x
+        return self.lsn(x) if self.lsn is not None and normalize else x

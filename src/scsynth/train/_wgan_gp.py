@@ -47,6 +47,8 @@ class WGANGPTrainingPlan(TrainingPlan):
         Initial critic learning rate (``lr`` when ``None``).
     lr_decay_to
         Final learning rate as a fraction of the initial one (1 keeps it constant).
+    lr_critic_decay_to
+        The same for the critic (``lr_decay_to`` when ``None``; GRouNdGAN keeps its critic's rate constant).
     n_critic
         Critic steps per generator step.
     lambda_gp
@@ -72,6 +74,7 @@ class WGANGPTrainingPlan(TrainingPlan):
         lr: float = 1e-4,
         lr_critic: float | None = None,
         lr_decay_to: float = 0.1,
+        lr_critic_decay_to: float | None = None,
         n_critic: int = 5,
         lambda_gp: float = 10.0,
         betas: tuple[float, float] = (0.5, 0.9),
@@ -84,12 +87,15 @@ class WGANGPTrainingPlan(TrainingPlan):
         super().__init__(module, lr=lr, weight_decay=weight_decay, **kwargs)
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
-        if not 0 < lr_decay_to <= 1:
-            raise ValueError(f"lr_decay_to must be in (0, 1], got {lr_decay_to}.")
+        lr_critic_decay_to = lr_decay_to if lr_critic_decay_to is None else lr_critic_decay_to
+        for name, value in (("lr_decay_to", lr_decay_to), ("lr_critic_decay_to", lr_critic_decay_to)):
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {value}.")
         if max_generator_steps is not None and max_generator_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_generator_steps}.")
         self.lr_critic = lr if lr_critic is None else lr_critic
         self.lr_decay_to = lr_decay_to
+        self.lr_critic_decay_to = lr_critic_decay_to
         self.n_critic = n_critic
         self.lambda_gp = lambda_gp
         self.betas = tuple(betas)
@@ -111,9 +117,10 @@ class WGANGPTrainingPlan(TrainingPlan):
     def on_fit_start(self) -> None:
         # scvi leaves the module in eval mode after a previous train()/load() (scvi-tools#3539).
         self.module.train()
-        gamma = self.lr_decay_to ** (1.0 / self.planned_generator_steps())
-        for scheduler in self._schedulers():
-            scheduler.gamma = gamma
+        steps = self.planned_generator_steps()
+        decays = [self.lr_decay_to, self.lr_critic_decay_to]  # generator, critic; other optimisers keep their lr
+        for scheduler, decay in zip(self._schedulers(), decays, strict=False):
+            scheduler.gamma = decay ** (1.0 / steps)
 
     def _adamw(self, params, lr: float) -> torch.optim.Optimizer:
         return torch.optim.AdamW(

@@ -1,0 +1,276 @@
+"""Gene regulatory networks (GRNs) in decoupler's long format: reading, TF lists, top-k and control GRNs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ._validate import _examples
+
+#: Bundled files, under ``scsynth/data/resources``.
+_COLLECTRI_HUMAN = "collectri_human.tsv.gz"
+_LAMBERT_HUMAN_TFS = "lambert2018_human_tfs.txt"
+_NAMES = ("collectri",)
+_TSV_SUFFIXES = (".tsv", ".txt", ".tab")
+
+GRNLike = pd.DataFrame | str | os.PathLike
+
+
+def _resource(name: str) -> Path:
+    return Path(str(resources.files("scsynth.data").joinpath("resources", name)))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz", ".zip")]
+    suffix = suffixes[-1] if suffixes else ""
+    sep = "\t" if suffix in _TSV_SUFFIXES else "," if suffix == ".csv" else None
+    # keep_default_na=False: a gene called "NA" or "NULL" stays a name; empty cells are still missing
+    return pd.read_csv(
+        path, sep=sep, engine="python" if sep is None else "c", keep_default_na=False, na_values=[""]
+    )
+
+
+def _collectri(organism: str, source: str) -> pd.DataFrame:
+    if source == "bundled":
+        if organism != "human":
+            raise ValueError(
+                f"The bundled CollecTRI snapshot is human only, got organism={organism!r}; pass "
+                "source='decoupler' to fetch it for another organism (needs the internet)."
+            )
+        return _read_table(_resource(_COLLECTRI_HUMAN))
+    if source == "decoupler":
+        import decoupler as dc
+
+        return dc.op.collectri(organism=organism)
+    raise ValueError(f"source must be 'bundled' or 'decoupler', got {source!r}.")
+
+
+def _standardize(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    cols = list(df.columns)
+    if "source" not in df.columns and {"TF", "target"} <= set(df.columns):
+        df = df.rename(columns={"TF": "source", "importance": "weight"})
+    missing = [c for c in ("source", "target") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} lacks the column(s) {missing}; found columns {cols}. Expected `source` (TF), "
+            "`target` (gene) and optionally `weight`, or GRNBoost2's `TF`, `target`, `importance`."
+        )
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for col in ("source", "target"):
+        values = df[col].to_numpy()
+        bad = pd.isna(values) | (pd.Series(values, dtype=object).astype(str).str.strip() == "").to_numpy()
+        if bad.any():
+            rows = df.loc[bad, ["source", "target"]].head(3).to_dict("records")
+            raise ValueError(
+                f"{what} has {int(bad.sum())} rows with a missing or empty `{col}` (e.g. {rows}); "
+                "drop them first."
+            )
+        out[col] = pd.Series(values, dtype=object).astype(str).to_numpy()
+    if "weight" in df.columns:
+        weight = pd.to_numeric(df["weight"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(weight)
+        if bad.any():
+            rows = df.loc[bad, ["source", "target", "weight"]].head(3).to_dict("records")
+            raise ValueError(
+                f"{what} has {int(bad.sum())} non-numeric, missing or infinite weights (e.g. {rows}); fix or "
+                "drop the `weight` column."
+            )
+        out["weight"] = weight
+    else:
+        out["weight"] = 1.0
+    return out
+
+
+def read_grn(
+    grn: GRNLike,
+    *,
+    organism: str = "human",
+    source: Literal["bundled", "decoupler"] = "bundled",
+) -> pd.DataFrame:
+    """Read a GRN into decoupler's long format.
+
+    Parameters
+    ----------
+    grn
+        One of
+
+        - a DataFrame with columns ``source`` (TF), ``target`` (gene) and optionally ``weight``
+          (signed or importance); GRNBoost2's ``TF``, ``target``, ``importance`` are renamed;
+        - a path to a TSV (``.tsv``, ``.txt``, ``.tab``) or CSV (``.csv``) file, optionally
+          compressed (``.gz``), with a header row naming those columns;
+        - ``"collectri"``: the CollecTRI signed TF -> target network.
+    organism
+        Organism of ``"collectri"`` (with ``source="decoupler"``); the bundled snapshot is human.
+    source
+        Where ``"collectri"`` comes from: ``"bundled"`` is a snapshot shipped with scsynth (32,463
+        edges, weights +1 activation / -1 repression): offline and reproducible. ``"decoupler"``
+        fetches the current one with :func:`decoupler.op.collectri` (needs the internet).
+
+    Returns
+    -------
+    A new DataFrame with str columns ``source`` and ``target`` and a float ``weight`` (1.0 when the
+    input has none), with a fresh ``RangeIndex``. Other columns are dropped.
+
+    Raises
+    ------
+    ValueError
+        An unknown GRN name, missing columns, or rows without a source or target.
+    FileNotFoundError
+        A path that does not exist.
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> grn = scsynth.data.read_grn("collectri")
+    >>> list(grn.columns)
+    ['source', 'target', 'weight']
+    >>> scsynth.data.read_grn(pd.DataFrame({"TF": ["GATA1"], "target": ["KLF1"], "importance": [3.5]}))
+      source target  weight
+    0  GATA1   KLF1     3.5
+    """
+    if isinstance(grn, pd.DataFrame):
+        return _standardize(grn, "The GRN DataFrame")
+    if isinstance(grn, str) and grn.lower() in _NAMES:
+        return _standardize(_collectri(organism, source), f"CollecTRI ({source})")
+    if isinstance(grn, str | os.PathLike):
+        path = Path(grn)
+        if path.is_file():
+            return _standardize(_read_table(path), f"The GRN file {str(path)!r}")
+        if isinstance(grn, str) and not path.suffix and os.sep not in grn:
+            raise ValueError(
+                f"Unknown GRN name {grn!r}; known names: {list(_NAMES)}, or pass a DataFrame or a file path."
+            )
+        raise FileNotFoundError(f"GRN file {str(path)!r} does not exist.")
+    raise TypeError(
+        f"grn must be a DataFrame, a file path or a name such as 'collectri', got {type(grn).__name__}."
+    )
+
+
+def tf_list(tfs: str | os.PathLike | Sequence[str] = "human") -> list[str]:
+    """A list of transcription-factor names.
+
+    Parameters
+    ----------
+    tfs
+        ``"human"``: the 1,639 human TFs of Lambert et al. (2018), bundled (sorted, unique); a
+        path to a text file with one name per line (blank lines and ``#`` comments skipped); or a
+        sequence of names, returned de-duplicated in the given order.
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> len(scsynth.data.tf_list("human"))
+    1639
+    >>> scsynth.data.tf_list(["GATA1", "SPI1", "GATA1"])
+    ['GATA1', 'SPI1']
+    """
+    if isinstance(tfs, str) and tfs.lower() == "human":
+        return sorted(set(_resource(_LAMBERT_HUMAN_TFS).read_text().split()))
+    if isinstance(tfs, str | os.PathLike):
+        path = Path(tfs)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"TF list {str(path)!r} is neither 'human' nor an existing file (one name per line); "
+                "pass tfs=['GATA1', ...] to give the names directly."
+            )
+        lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+        names = [line for line in lines if line]
+    else:
+        names = list(tfs)
+        bad = [n for n in names if not isinstance(n, str) or not n]
+        if bad:
+            raise TypeError(f"TF names must be non-empty strings, got {_examples(bad)}.")
+    if not names:
+        raise ValueError(f"The TF list {tfs!r} is empty.")
+    return list(dict.fromkeys(names))
+
+
+def _ranked(ranked_grn: GRNLike, k: int, what: str) -> pd.DataFrame:
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"{what} must be a positive int, got {k!r}.")
+    grn = read_grn(ranked_grn)
+    dup = grn.duplicated(["source", "target"])
+    if dup.any():
+        raise ValueError(
+            f"The GRN has {int(dup.sum())} duplicated (source, target) edges; keep one per pair, e.g. "
+            "`grn.sort_values('weight', ascending=False).drop_duplicates(['source', 'target'])`."
+        )
+    order = pd.Categorical(grn["target"], categories=pd.unique(grn["target"]))
+    grn = grn.assign(_t=order).sort_values(
+        ["_t", "weight", "source"], ascending=[True, False, True], kind="stable"
+    )
+    grn["_rank"] = grn.groupby("_t", observed=True).cumcount() + 1
+    return grn
+
+
+def _finish(grn: pd.DataFrame) -> pd.DataFrame:
+    return grn[["source", "target", "weight"]].reset_index(drop=True)
+
+
+def top_k_grn(ranked_grn: GRNLike, k: int = 15) -> pd.DataFrame:
+    """The ``k`` highest-weight TFs of every target.
+
+    Per target, TFs are ranked by ``weight`` descending, ties broken by TF name. Use it on an
+    inferred GRN (weight = importance); pass ``|weight|`` yourself for signed weights.
+
+    Parameters
+    ----------
+    ranked_grn
+        Any GRN :func:`read_grn` accepts.
+    k
+        TFs kept per target (fewer when a target has fewer).
+
+    Returns
+    -------
+    GRN DataFrame ``source``, ``target``, ``weight``, targets in order of first appearance, each
+    target's TFs by rank.
+
+    Examples
+    --------
+    >>> grn = pd.DataFrame({"source": ["A", "B", "C"], "target": "T", "weight": [0.1, 0.5, 0.3]})
+    >>> top_k_grn(grn, k=2)["source"].tolist()
+    ['B', 'C']
+    """
+    grn = _ranked(ranked_grn, k, "k")
+    return _finish(grn[grn["_rank"] <= k])
+
+
+def control_grns(ranked_grn: GRNLike, k: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Positive- and negative-control GRNs from one ranking (GRouNdGAN's ``pos ctr`` / ``neg ctr``).
+
+    Per target, TFs are ranked by ``weight`` descending (ties broken by TF name); among the top
+    ``k``, ranks 1, 3, 5, ... form the positive control and ranks 2, 4, 6, ... the negative control.
+    Both hold equally important TFs and are disjoint, so a model trained with the positive GRN
+    should recover it better than the negative one. With even ``k`` both have ``k / 2`` TFs per
+    target (equally sparse); with odd ``k`` the positive control has one more TF per target
+    (``k = 15``: 8 against 7).
+
+    Parameters
+    ----------
+    ranked_grn
+        Any GRN :func:`read_grn` accepts, usually an inferred one (weight = importance).
+    k
+        Top TFs per target split between the two controls; at least 2.
+
+    Returns
+    -------
+    ``(positive, negative)`` GRN DataFrames (``source``, ``target``, ``weight``).
+
+    Examples
+    --------
+    >>> grn = pd.DataFrame({"source": list("ABCD"), "target": "T", "weight": [4.0, 3.0, 2.0, 1.0]})
+    >>> pos, neg = control_grns(grn, k=4)
+    >>> pos["source"].tolist(), neg["source"].tolist()
+    (['A', 'C'], ['B', 'D'])
+    """
+    grn = _ranked(ranked_grn, k, "k")
+    if k < 2:
+        raise ValueError(f"control_grns needs k >= 2 (ranks 1 and 2 at least), got k={k}.")
+    top = grn[grn["_rank"] <= k]
+    return _finish(top[top["_rank"] % 2 == 1]), _finish(top[top["_rank"] % 2 == 0])

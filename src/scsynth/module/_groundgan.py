@@ -1,0 +1,251 @@
+"""GRouNdGAN module: causal controller, per-gene target generators, critic, labeler and anti-labeler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+
+from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
+from ..nn import LibrarySizeNormalization, MLPCritic, MLPRegressor, TargetGenerators
+from ._scgan import ScGANModule, _dense
+
+
+@dataclass
+class CellParts:
+    """Everything that determines a batch of generated cells (kept for deterministic perturbations)."""
+
+    z: torch.Tensor  #: controller noise, ``(n, n_latent)``
+    gene_noise: torch.Tensor  #: target-generator noise, ``(n, n_targets, noise_per_gene)``
+    tf_values: torch.Tensor  #: controller output at the TFs, before library-size normalisation
+    targets: torch.Tensor  #: target-generator output, before library-size normalisation
+    raw: torch.Tensor  #: the assembled cell before library-size normalisation, ``(n, n_genes)``
+
+
+class GRouNdGANModule(BaseModuleClass):
+    """GRN-guided causal GAN (Zinati et al. 2024).
+
+    Stage 1 (``stage = 1``) is an scGAN, the causal controller, trained on all genes. Stage 2
+    (``stage = 2``) freezes it (weights and BatchNorm statistics) and trains the target generators,
+    a critic, a labeler and an anti-labeler: each generated cell takes its TF values from the
+    controller (before library-size normalisation), each target gene from its own small MLP of its
+    regulators' TF values and noise, and the assembled cell is library-size normalised.
+
+    The generator loss in stage 2 is ``-E[D(fake)] + w_l * MSE(labeler(targets), TFs) +
+    w_a * MSE(anti_labeler(targets), TFs)`` on the fake cells; the labeler is trained on real and
+    fake cells and the anti-labeler on fake cells (by the training plan's ``after_generator_step``).
+
+    Parameters
+    ----------
+    n_input
+        Number of registered genes (columns of the data).
+    gene_index
+        Columns of the data that are the model's genes, in model order.
+    tf_positions, target_positions
+        Positions of the TFs and targets among the model's genes.
+    regulators
+        For each target, indices of its regulators in the TF vector.
+    controller_n_input
+        Number of genes the controller generates.
+    controller_tf_index
+        Positions of the model's TFs among the controller's genes.
+    n_latent, controller_hidden
+        Controller noise size and hidden widths.
+    critic_hidden
+        Hidden widths of both critics (stage 1 and stage 2).
+    width, depth, noise_per_gene
+        Per-gene target generators (see :class:`~scsynth.nn.TargetGenerators`).
+    labeler_hidden
+        Hidden widths of the labeler and the anti-labeler.
+    library_size
+        Total per cell after library-size normalisation.
+    critic_input
+        Critic input transform, ``"log1p"`` or ``"none"``.
+    labeler_input
+        ``"log1p"`` trains the labelers on log1p of the normalised values; ``"none"`` on the values
+        themselves (the original, whose MSE is on the 20 000 scale).
+    labeler_weight, antilabeler_weight
+        Weights of the two labeler terms in the generator loss.
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        *,
+        gene_index: np.ndarray,
+        tf_positions: np.ndarray,
+        target_positions: np.ndarray,
+        regulators: Sequence[np.ndarray],
+        controller_n_input: int,
+        controller_tf_index: np.ndarray,
+        n_latent: int = 128,
+        controller_hidden: Sequence[int] = (256, 512, 1024),
+        critic_hidden: Sequence[int] = (1024, 512, 256),
+        width: int = 2,
+        depth: int = 3,
+        noise_per_gene: int = 1,
+        labeler_hidden: Sequence[int] = (256, 256, 256),
+        library_size: float = DEFAULT_LIBRARY_SIZE,
+        critic_input: str = "log1p",
+        labeler_input: str = "log1p",
+        labeler_weight: float = 1.0,
+        antilabeler_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if labeler_input not in ("log1p", "none"):
+            raise ValueError(f"labeler_input must be 'log1p' or 'none', got {labeler_input!r}.")
+        self.n_input = n_input
+        self.n_genes = len(gene_index)
+        self.n_tfs, self.n_targets = len(tf_positions), len(target_positions)
+        self.noise_per_gene = noise_per_gene
+        self.labeler_input = labeler_input
+        self.labeler_weight, self.antilabeler_weight = float(labeler_weight), float(antilabeler_weight)
+        self.register_buffer("gene_index", torch.as_tensor(np.asarray(gene_index, dtype=np.int64)))
+        self.register_buffer("tf_positions", torch.as_tensor(np.asarray(tf_positions, dtype=np.int64)))
+        self.register_buffer("target_positions", torch.as_tensor(np.asarray(target_positions, dtype=np.int64)))
+        self.register_buffer("controller_tf_index", torch.as_tensor(np.asarray(controller_tf_index, dtype=np.int64)))
+        self.controller = ScGANModule(
+            controller_n_input, n_latent=n_latent, generator_hidden=controller_hidden, critic_hidden=critic_hidden,
+            library_size=library_size, critic_input=critic_input,
+        )
+        self.normalize = LibrarySizeNormalization(library_size)
+        self.target_generators = TargetGenerators(
+            regulators, self.n_tfs, width=width, depth=depth, noise_per_gene=noise_per_gene
+        )
+        self.critic_net = MLPCritic(self.n_genes, n_hidden=critic_hidden, input_transform=critic_input)
+        self.labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)
+        self.anti_labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)
+        self._stage = 2
+
+    # -- stages ----------------------------------------------------------------------------------
+    @property
+    def stage(self) -> int:
+        """1 trains the causal controller, 2 the target generators (the controller frozen)."""
+        return self._stage
+
+    @stage.setter
+    def stage(self, value: int) -> None:
+        if value not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {value}.")
+        self._stage = value
+        for p in self.controller.generator.parameters():
+            p.requires_grad_(value == 1)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> GRouNdGANModule:
+        super().train(mode)
+        if self._stage == 2:  # the controller's BatchNorm statistics stay frozen after stage 1
+            self.controller.eval()
+        return self
+
+    # -- protocol used by the WGAN-GP plan -------------------------------------------------------
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        """Stage 1: the controller's generator; stage 2: the target generators."""
+        return self.controller.generator.parameters() if self._stage == 1 else self.target_generators.parameters()
+
+    def critic_parameters(self) -> Iterator[nn.Parameter]:
+        """The critic of the current stage."""
+        return self.controller.critic_net.parameters() if self._stage == 1 else self.critic_net.parameters()
+
+    @auto_move_data
+    def critic(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Critic score of normalised cells, shape ``(n,)``."""
+        return self.controller.critic(x) if self._stage == 1 else self.critic_net(x)
+
+    def _labeler_scale(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(x) if self.labeler_input == "log1p" else x
+
+    def labeler_loss(self, x: torch.Tensor, network: str = "labeler") -> torch.Tensor:
+        """MSE of ``network`` (``"labeler"`` or ``"anti_labeler"``) predicting the TFs of normalised cells from their targets."""
+        x = self._labeler_scale(x)
+        return F.mse_loss(getattr(self, network)(x[:, self.target_positions]), x[:, self.tf_positions])
+
+    # -- generation ------------------------------------------------------------------------------
+    def draw_noise(self, n_obs: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Controller noise and per-gene noise (drawn on the CPU when ``generator`` is given: reproducible)."""
+        shapes = ((n_obs, self.controller.n_latent), (n_obs, self.n_targets, self.noise_per_gene))
+        if generator is not None:
+            return tuple(torch.randn(s, generator=generator).to(self.device) for s in shapes)
+        return tuple(torch.randn(s, device=self.device) for s in shapes)
+
+    def tf_values(self, z: torch.Tensor) -> torch.Tensor:
+        """The controller's TF values (before library-size normalisation); no gradient reaches the controller."""
+        with torch.no_grad():
+            return self.controller.generator(z, normalize=False)[:, self.controller_tf_index]
+
+    def assemble(self, tf_values: torch.Tensor, gene_noise: torch.Tensor, z: torch.Tensor | None = None) -> CellParts:
+        """Run the target generators on given TF values and noise; the cell before normalisation."""
+        targets = self.target_generators(tf_values, gene_noise)
+        raw = tf_values.new_zeros(tf_values.shape[0], self.n_genes)
+        raw = raw.index_copy(1, self.tf_positions, tf_values).index_copy(1, self.target_positions, targets)
+        return CellParts(z=z, gene_noise=gene_noise, tf_values=tf_values, targets=targets, raw=raw)
+
+    # -- scvi BaseModuleClass interface ----------------------------------------------------------
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
+        return {"x": tensors[SCSYNTH_KEYS.X_KEY]}
+
+    def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
+        return {"n_obs": inference_outputs["x_real"].shape[0]}
+
+    @auto_move_data
+    def inference(self, x: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """The model's genes of a batch of real cells, normalised to ``library_size``."""
+        x = _dense(x).float()[:, self.gene_index]
+        return {"x_real": self.normalize(x), "labels": None}
+
+    @auto_move_data
+    def generative(self, n_obs: int, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Generate ``n_obs`` normalised cells (the controller's own cells in stage 1)."""
+        if self._stage == 1:
+            return self.controller.generative(n_obs, z=z)
+        z, gene_noise = self.draw_noise(n_obs) if z is None else (z, self.draw_noise(n_obs)[1])
+        parts = self.assemble(self.tf_values(z), gene_noise, z)
+        return {"x_fake": self.normalize(parts.raw), "z": z}
+
+    def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
+        """Generator loss; in stage 2 with the labeler and anti-labeler terms."""
+        fake = generative_outputs["x_fake"]
+        adversarial = -self.critic(fake).mean()
+        if self._stage == 1:
+            return LossOutput(loss=adversarial, n_obs_minibatch=fake.shape[0])
+        lab, anti = self.labeler_loss(fake, "labeler"), self.labeler_loss(fake, "anti_labeler")
+        loss = adversarial + self.labeler_weight * lab + self.antilabeler_weight * anti
+        return LossOutput(
+            loss=loss, n_obs_minibatch=fake.shape[0],
+            extra_metrics={"generator_adversarial": adversarial.detach(), "generator_labeler": lab.detach(),
+                           "generator_antilabeler": anti.detach()},
+        )
+
+    @torch.inference_mode()
+    def sample_parts(
+        self, n_obs: int, *, generator: torch.Generator | None = None, batch_size: int = 8192
+    ) -> list[CellParts]:
+        """Generate ``n_obs`` cells in batches in eval mode (batch-independent), keeping their parts on the CPU."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            # all noise drawn up front, so the cells do not depend on batch_size
+            z_all, noise_all = self.draw_noise(n_obs, generator)
+            for start in range(0, n_obs, batch_size):
+                z, gene_noise = z_all[start : start + batch_size], noise_all[start : start + batch_size]
+                parts = self.assemble(self.tf_values(z), gene_noise, z)
+                out.append(CellParts(**{k: v.cpu() for k, v in vars(parts).items()}))
+            return out
+        finally:
+            self.train(was_training)
+
+    @torch.inference_mode()
+    def regenerate(self, tf_values: torch.Tensor, gene_noise: torch.Tensor) -> torch.Tensor:
+        """Cells before normalisation from given TF values and per-gene noise (eval mode, deterministic)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.assemble(tf_values.to(self.device), gene_noise.to(self.device)).raw.cpu()
+        finally:
+            self.train(was_training)

@@ -1,0 +1,67 @@
+"""GRouNdGAN's training plan: WGAN-GP plus a labeler and an anti-labeler in stage 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from scvi.module.base import BaseModuleClass
+
+from ._wgan_gp import WGANGPTrainingPlan
+
+#: Extra keys GRouNdGAN's stage 2 writes to ``model.history`` (besides :data:`~scsynth.train.HISTORY_KEYS`).
+GROUNDGAN_HISTORY_KEYS = {
+    "generator_adversarial_train": "-E[D(fake)], the adversarial part of the generator loss",
+    "generator_labeler_train": "labeler MSE on fake cells, as minimised by the generator",
+    "generator_antilabeler_train": "anti-labeler MSE on fake cells, as minimised by the generator",
+    "labeler_real_train": "labeler MSE on real cells (the labeler's own update)",
+    "labeler_fake_train": "labeler MSE on fake cells (the labeler's own update)",
+    "antilabeler_train": "anti-labeler MSE on fake cells (its own update)",
+}
+
+
+class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
+    """:class:`WGANGPTrainingPlan` for :class:`~scsynth.module.GRouNdGANModule`.
+
+    In stage 1 it trains the causal controller exactly as scGAN. In stage 2, after each generator
+    step, the anti-labeler takes a step on fresh fake cells and the labeler one step on the same
+    fake cells and one on the real batch (GRouNdGAN's order), each with its own AdamW optimiser at a
+    constant learning rate.
+
+    Parameters
+    ----------
+    module
+        A :class:`~scsynth.module.GRouNdGANModule`.
+    lr_labeler
+        Learning rate of the labeler and the anti-labeler.
+    **kwargs
+        Options of :class:`WGANGPTrainingPlan`.
+    """
+
+    def __init__(self, module: BaseModuleClass, *, lr_labeler: float = 1e-4, **kwargs: Any) -> None:
+        super().__init__(module, **kwargs)
+        self.lr_labeler = lr_labeler
+
+    def configure_optimizers(self):
+        optimizers, schedulers = super().configure_optimizers()
+        if self.module.stage == 2:
+            optimizers += [self._adamw(self.module.labeler.parameters(), self.lr_labeler),
+                           self._adamw(self.module.anti_labeler.parameters(), self.lr_labeler)]
+        return optimizers, schedulers
+
+    def _labeler_step(self, opt, x: torch.Tensor, network: str, key: str) -> None:
+        with self.toggled_optimizer(opt):
+            loss = self.module.labeler_loss(x, network)
+            self._optimizer_step(opt, loss)
+        self._log(key, loss, x.shape[0])
+
+    def after_generator_step(self, batch: dict, inference_outputs: dict) -> None:
+        if self.module.stage != 2:
+            return
+        opt_labeler, opt_anti = self.optimizers()[2:4]
+        real = inference_outputs["x_real"]
+        with torch.no_grad():
+            fake = self.module.generative(**self.module._get_generative_input(batch, inference_outputs))["x_fake"]
+        self._labeler_step(opt_anti, fake, "anti_labeler", "antilabeler_train")
+        self._labeler_step(opt_labeler, fake, "labeler", "labeler_fake_train")
+        self._labeler_step(opt_labeler, real, "labeler", "labeler_real_train")
