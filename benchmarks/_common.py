@@ -90,6 +90,14 @@ def write_json(name: str, payload: dict) -> Path:
     return path
 
 
+def write_markdown(name: str, text: str) -> Path:
+    """``results/<name>.md``: the printed tables, included by the documentation."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text(text.rstrip() + "\n")
+    return path
+
+
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
     def fmt(v):
         return f"{v:.3g}" if isinstance(v, float) else str(v)
