@@ -39,17 +39,22 @@ def _drop_empty(adata, layer: str | None):
     return adata
 
 
+def _setup(cls, adata, args: argparse.Namespace, **kwargs) -> None:
+    """``cls.setup_anndata`` with the CLI's flag named in the count-data error."""
+    try:
+        cls.setup_anndata(adata, layer=args.layer, is_count_data=not args.normalized, **kwargs)
+    except ValueError as err:
+        hint = " On the command line, add --normalized." if "is_count_data=False" in str(err) else ""
+        raise ValueError(f"{err}{hint}") from err
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from . import settings
     from .model import ScGAN
 
     settings.seed = args.seed
     adata = _drop_empty(_read_h5ad(args.input), args.layer)
-    try:
-        ScGAN.setup_anndata(adata, layer=args.layer, labels_key=args.labels_key, is_count_data=not args.normalized)
-    except ValueError as err:
-        hint = " On the command line, add --normalized." if "is_count_data=False" in str(err) else ""
-        raise ValueError(f"{err}{hint}") from err
+    _setup(ScGAN, adata, args, labels_key=args.labels_key)
     model = ScGAN(adata)
     model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed)
     model.save(args.out, overwrite=args.overwrite)
@@ -88,11 +93,7 @@ def _cmd_train_groundgan(args: argparse.Namespace) -> None:
 
     settings.seed = args.seed
     adata = _drop_empty(_read_h5ad(args.input), args.layer)
-    try:
-        GRouNdGAN.setup_anndata(adata, layer=args.layer, is_count_data=not args.normalized)
-    except ValueError as err:
-        hint = " On the command line, add --normalized." if "is_count_data=False" in str(err) else ""
-        raise ValueError(f"{err}{hint}") from err
+    _setup(GRouNdGAN, adata, args)
     grn = args.grn
     if grn == "infer":
         tfs = tf_list(args.tfs)  # fail on a bad TF file before the long inference
