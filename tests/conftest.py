@@ -7,7 +7,9 @@ from pathlib import Path
 import anndata
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import sparse
 
 matplotlib.use("Agg")
 
@@ -104,4 +106,53 @@ def trained_groundgan(_pbmc, pbmc_grn):
     scsynth.settings.seed = 0
     model = scsynth.model.GRouNdGAN(adata, grn=pbmc_grn, **SMALL_GG)
     model.train(controller_steps=4, max_steps=4, batch_size=32, enable_progress_bar=False)
+    return model
+
+
+# -- GeneSys ------------------------------------------------------------------------------------------
+SMALL_GS = {"n_latent": 8, "n_hidden": 32, "n_layers": 1}
+#: Two fates branching from a shared progenitor; labels with a space and an underscore on purpose.
+BRANCHING_BLUEPRINT = pd.DataFrame(
+    [["Pro genitor", "fate_A", "fate_A"], ["Pro genitor", "fate B", "fate B"]], index=["to_A", "to B"]
+)
+
+
+def branching_counts(n_per_group: int = 30, n_genes: int = 40, seed: int = 0) -> anndata.AnnData:
+    """Negative binomial counts of a progenitor (time 1) that splits into two fates (times 2, 3).
+
+    Genes 0-9 rise along fate A, genes 10-19 along fate B, the rest stay flat; the fate programmes
+    strengthen from time 2 to time 3.
+    """
+    rng = np.random.default_rng(seed)
+    groups = [("Pro genitor", 1, 0.0, 0.0), ("fate_A", 2, 1.0, 0.0), ("fate_A", 3, 2.0, 0.0),
+              ("fate B", 2, 0.0, 1.0), ("fate B", 3, 0.0, 2.0)]
+    base = rng.gamma(2.0, 2.0, size=n_genes)
+    xs, labels, times = [], [], []
+    for label, time, a, b in groups:
+        mean = base.copy()
+        mean[:10] *= np.exp(a)
+        mean[10:20] *= np.exp(b)
+        depth = rng.lognormal(0, 0.3, size=(n_per_group, 1))
+        xs.append(rng.poisson(rng.gamma(5.0, mean * depth / 5.0)))
+        labels += [label] * n_per_group
+        times += [time] * n_per_group
+    obs = pd.DataFrame({"label": pd.Categorical(labels), "time": np.asarray(times, dtype=np.int64)},
+                       index=[f"cell-{i}" for i in range(len(labels))])
+    var = pd.DataFrame(index=[f"g{i}" for i in range(n_genes)])
+    return anndata.AnnData(sparse.csr_matrix(np.vstack(xs).astype(np.float32)), obs=obs, var=var)
+
+
+@pytest.fixture
+def branching() -> anndata.AnnData:
+    return branching_counts()
+
+
+@pytest.fixture(scope="session")
+def trained_genesys():
+    import scsynth
+
+    adata = branching_counts()
+    scsynth.model.GeneSys.setup_anndata(adata)
+    model = scsynth.model.GeneSys(adata, blueprint=BRANCHING_BLUEPRINT, **SMALL_GS)
+    model.train(max_epochs=30, batch_size=16, seed=0)
     return model

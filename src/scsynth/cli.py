@@ -78,11 +78,58 @@ def _load_any(model_dir: str):
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     model = _load_any(args.model_dir)
-    kwargs = {"labels": args.label} if args.label is not None else {}
-    cells = model.generate(args.n_obs, seed=args.seed, **kwargs)
+    if type(model).__name__ == "GeneSys":
+        if args.per_trajectory is None:
+            raise ValueError("This is a GeneSys model: pass --per-trajectory N (trajectories per blueprint row).")
+        cells = model.generate(args.per_trajectory, trajectories=args.trajectory, seed=args.seed)
+    else:
+        if args.n_obs is None:
+            raise ValueError("Pass -n/--n-obs (number of cells).")
+        kwargs = {"labels": args.label} if args.label is not None else {}
+        cells = model.generate(args.n_obs, seed=args.seed, **kwargs)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     cells.write_h5ad(args.output)
     print(f"Wrote {cells.n_obs} generated cells x {cells.n_vars} genes to {args.output}")
+
+
+def _read_genesys_input(args: argparse.Namespace):
+    """The training cells: an .h5ad, or a 10x directory / .h5ad plus GeneSys' annotations.txt (--anno)."""
+    from .data import read_genesys_annotations
+
+    if args.anno is not None:
+        if not Path(args.anno).is_file():
+            raise FileNotFoundError(f"--anno {args.anno}: no such file (expected barcode/label/time, tab-separated).")
+        if not Path(args.input).exists():
+            raise FileNotFoundError(f"{args.input}: no such file or directory (an .h5ad or a 10x matrix directory).")
+        return read_genesys_annotations(args.anno, args.input, label_key=args.labels_key, time_key=args.time_key)
+    if Path(args.input).is_dir():
+        raise ValueError(f"{args.input} is a directory: pass GeneSys' annotations with --anno annotations.txt.")
+    return _read_h5ad(args.input)
+
+
+def _cmd_train_genesys(args: argparse.Namespace) -> None:
+    from . import settings
+    from .model import GeneSys
+
+    settings.seed = args.seed
+    if not Path(args.blueprint).is_file():
+        raise FileNotFoundError(f"--blueprint {args.blueprint}: no such file (GeneSys' lineage.txt).")
+    adata = _drop_empty(_read_genesys_input(args), args.layer)
+    GeneSys.setup_anndata(adata, layer=args.layer, labels_key=args.labels_key, time_key=args.time_key,
+                          is_count_data=False if args.normalized else None)
+    model = GeneSys(adata, blueprint=args.blueprint, fallback=args.fallback, n_latent=args.n_latent,
+                    n_hidden=args.n_hidden)
+    print(model.blueprint)
+    accelerator = {"auto": None, "cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}[args.device]
+    model.train(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_patience=args.patience,
+                lr_factor=args.factor, lr_threshold=args.threshold, max_cycles=args.max_cycles,
+                early_stopping_patience=args.early_stopping_patience, train_size=args.train_size,
+                accelerator=accelerator, seed=args.seed)
+    model.save(args.out, overwrite=args.overwrite)
+    accuracy = model.trajectory_accuracy(seed=args.seed)["accuracy"].iloc[-1] if len(model.test_indices) else None
+    extra = f", held-out trajectory accuracy {accuracy:.2f}" if accuracy is not None else ""
+    print(f"Saved GeneSys ({model.n_epochs_trained_} epochs, best validation loss {model.best_validation_loss_:.1f}"
+          f"{extra}) to {args.out}")
 
 
 def _cmd_train_groundgan(args: argparse.Namespace) -> None:
@@ -227,6 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
     gg.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     gg.set_defaults(func=_cmd_train_groundgan)
 
+    gs = train_sub.add_parser("genesys", help="GeneSys: developmental trajectories from a lineage blueprint")
+    gs.add_argument("input", help="training data: .h5ad with obs label/time, or (with --anno) a 10x matrix directory")
+    gs.add_argument("--blueprint", required=True, help="lineage blueprint (GeneSys' lineage.txt: one row per "
+                    "trajectory, one tab-separated label per time step)")
+    gs.add_argument("--anno", help="GeneSys' annotations.txt (barcode, label, time), matched to the cells by barcode")
+    gs.add_argument("--out", required=True, help="directory to save the model to")
+    gs.add_argument("--labels-key", default="label", help="obs column with the labels (default: label)")
+    gs.add_argument("--time-key", default="time", help="obs column with time steps 1..T (default: time)")
+    gs.add_argument("--layer", help="layer with the values (default: X)")
+    gs.add_argument("--normalized", action="store_true",
+                    help="values are normalised (FPKM, log-normalised...), not counts (default: detected)")
+    gs.add_argument("--fallback", choices=["raise", "neighbors"], default="raise",
+                    help="blueprint (label, time) without cells: fail, or use the previous/next time step")
+    gs.add_argument("--epochs", type=int, default=200, help="epochs per cycle (default: 200)")
+    gs.add_argument("--max-cycles", type=int, default=1, help="restart cycles from the best weights (default: 1)")
+    gs.add_argument("--batch-size", type=int, default=128, help="trajectories per batch (default: 128)")
+    gs.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
+    gs.add_argument("--patience", type=int, default=10, help="plateau epochs before the lr drops (default: 10)")
+    gs.add_argument("--factor", type=float, default=0.5, help="lr factor on a plateau (default: 0.5)")
+    gs.add_argument("--threshold", type=float, default=0.05, help="relative improvement that counts (default: 0.05)")
+    gs.add_argument("--early-stopping-patience", type=int, default=30, help="epochs without improvement (default: 30)")
+    gs.add_argument("--train-size", type=float, default=0.8, help="fraction of cells for training (default: 0.8)")
+    gs.add_argument("--n-latent", type=int, default=32, help="latent size (default: 32)")
+    gs.add_argument("--n-hidden", type=int, default=256, help="hidden width (default: 256)")
+    gs.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default="auto", help="where to train")
+    gs.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gs.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    gs.set_defaults(func=_cmd_train_genesys)
+
     pert = sub.add_parser("perturb", help="in-silico TF perturbation with a saved GRouNdGAN")
     pert.add_argument("model_dir", help="directory written by 'scsynth train groundgan' or model.save()")
     pert.add_argument("--knockout", nargs="+", metavar="TF", help="TFs to knock out")
@@ -239,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate cells from a saved model")
     gen.add_argument("model_dir", help="directory written by 'scsynth train' or model.save()")
-    gen.add_argument("-n", "--n-obs", type=int, required=True, help="number of cells")
+    gen.add_argument("-n", "--n-obs", type=int, help="number of cells")
+    gen.add_argument("--per-trajectory", type=int, help="GeneSys: trajectories generated per blueprint row")
+    gen.add_argument("--trajectory", action="append", help="GeneSys: only this trajectory (repeatable)")
     gen.add_argument("-o", "--output", required=True, help="output .h5ad")
     gen.add_argument("--label", help="generate only this label (conditional models)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

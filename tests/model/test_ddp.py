@@ -45,3 +45,28 @@ def test_ddp_trains_both_groundgan_stages(tmp_path, counts):
     assert "RANK0 steps: 2 + 2" in proc.stdout and "RANK1 of 2" in proc.stdout
     model = GRouNdGAN.load(tmp_path / "gg")
     assert model.generate(20, seed=0).shape == (20, 300)
+
+
+def test_ddp_genesys_ranks_draw_different_trajectories(tmp_path):
+    import re
+
+    from scsynth.model import GeneSys
+
+    from ..conftest import BRANCHING_BLUEPRINT, branching_counts
+
+    branching_counts().write_h5ad(tmp_path / "branching.h5ad")
+    BRANCHING_BLUEPRINT.to_csv(tmp_path / "blueprint.tsv", sep="\t")
+    script = Path(__file__).with_name("ddp_genesys_script.py")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "branching.h5ad"), str(tmp_path / "blueprint.tsv"),
+         str(tmp_path / "gs")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = dict(re.findall(r"RANK(\d) of 2 first batch (\S+) weights", proc.stdout))
+    weights = set(re.findall(r"RANK\d of 2 first batch \S+ weights (\S+)", proc.stdout))
+    assert set(found) == {"0", "1"} and found["0"] != found["1"]  # per-rank seeding
+    assert len(weights) == 1  # DDP kept the ranks' weights identical
+    assert "RANK0 epochs: 2" in proc.stdout
+    model = GeneSys.load(tmp_path / "gs")
+    assert model.generate(3, seed=0).shape == (2 * 3 * 3, 40)

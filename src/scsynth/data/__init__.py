@@ -1,6 +1,8 @@
 """Reading and preparing inputs: bundled datasets, input checks and expression-matrix helpers."""
 
-from ._datasets import pbmc68k_normalized
+from ._blueprint import Blueprint, as_time_steps, read_blueprint, read_genesys_annotations
+from ._datasets import hsmm_myoblast, pbmc68k_normalized
+from ._gene_sets import MatchedGeneSets, match_gene_sets, read_gene_sets
 from ._grn import control_grns, read_grn, tf_list, top_k_grn
 from ._infer_grn import infer_grn
 from ._matrix import check_values, get_matrix, normalize_total
@@ -8,17 +10,25 @@ from ._prepare_grn import PreparedGRN, prepare_grn
 from ._validate import check_expression, check_label_sizes, check_obs_key
 
 __all__ = [
+    "Blueprint",
+    "MatchedGeneSets",
     "PreparedGRN",
+    "as_time_steps",
     "check_expression",
     "check_label_sizes",
     "check_obs_key",
     "check_values",
     "control_grns",
     "get_matrix",
+    "hsmm_myoblast",
     "infer_grn",
+    "match_gene_sets",
     "normalize_total",
     "pbmc68k_normalized",
     "prepare_grn",
+    "read_blueprint",
+    "read_gene_sets",
+    "read_genesys_annotations",
     "read_grn",
     "tf_list",
     "top_k_grn",

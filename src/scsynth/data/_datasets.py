@@ -35,3 +35,33 @@ def pbmc68k_normalized() -> AnnData:
     adata.obs["bulk_labels"] = adata.obs["bulk_labels"].astype("category")
     adata.uns["source"] = "scanpy.datasets.pbmc68k_reduced (.raw, expm1 of log-normalised values)"
     return adata
+
+
+def hsmm_myoblast() -> AnnData:
+    """Human skeletal myoblast differentiation time course (Trapnell et al. 2014), 271 cells x 2000 genes.
+
+    Primary myoblasts switched to differentiation medium, profiled at 0, 24, 48 and 72 h (Smart-seq,
+    FPKM: normalised values, not counts). ``obs["time"]`` numbers the four time points 1..4 and
+    ``obs["label"]`` holds Monocle's states (``"State1"``: proliferating myoblasts; ``"State2"``:
+    differentiating myoblasts / myotubes; ``"State3"``: interstitial mesenchymal cells). The genes are
+    the 2000 most variable of the 13,007 protein-coding genes of Bioconductor's HSMMSingleCell 1.18.0
+    (Artistic-2.0). Bundled; no download.
+
+    Returns
+    -------
+    AnnData with sparse FPKM in ``.X`` and ``obs`` columns ``Hours``, ``Media``, ``Pseudotime``,
+    ``State``, ``time``, ``label``.
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> adata = scsynth.data.hsmm_myoblast()
+    >>> adata.shape
+    (271, 2000)
+    """
+    from importlib.resources import files
+
+    import anndata
+
+    with files("scsynth.data").joinpath("resources/hsmm_myoblast_2000hvg.h5ad").open("rb") as handle:
+        return anndata.read_h5ad(handle)

@@ -1,7 +1,8 @@
 """User-facing models (scvi-tools ``BaseModelClass`` subclasses)."""
 
-from ._base import GANModelBase
+from ._base import GANModelBase, ScsynthModelBase
+from ._genesys import GeneSys
 from ._groundgan import GRouNdGAN
 from ._scgan import ScGAN
 
-__all__ = ["GANModelBase", "GRouNdGAN", "ScGAN"]
+__all__ = ["GANModelBase", "GRouNdGAN", "GeneSys", "ScGAN", "ScsynthModelBase"]

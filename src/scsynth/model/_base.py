@@ -1,4 +1,4 @@
-"""Behaviour shared by scsynth's GAN models: training in generator steps, atomic save, data-optional load."""
+"""Behaviour shared by scsynth's models (atomic save, data-optional load) and its GANs (training in generator steps)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,98 @@ def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
     )
 
 
-class GANModelBase(BaseModelClass):
+class ScsynthModelBase(BaseModelClass):
+    """What every scsynth model shares: clear errors without data or training, atomic save, data-optional load."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _check_has_data(self, action: str) -> None:
+        if self.adata is None:
+            raise ValueError(
+                f"This {type(self).__name__} was loaded without data, so it cannot {action}; "
+                f"load it with {type(self).__name__}.load(dir_path, adata=<training AnnData>)."
+            )
+
+    def _check_trained(self) -> None:
+        if not self.is_trained_:
+            raise RuntimeError(f"This {type(self).__name__} is not trained yet; call model.train() first.")
+
+    # -- save / load -----------------------------------------------------------------------------
+    def save(
+        self, dir_path: str | os.PathLike, *, overwrite: bool = False, save_anndata: bool = False, **kwargs: Any
+    ) -> None:
+        """Save the model atomically (written to a temporary directory, then moved into place).
+
+        Parameters
+        ----------
+        dir_path
+            Directory to write; it holds ``model.pt`` (scvi-tools format), ``scsynth.json`` and, with
+            ``save_anndata``, ``adata.h5ad``.
+        overwrite
+            Replace an existing directory.
+        save_anndata
+            Also save the training AnnData, so ``load`` needs no ``adata``.
+        """
+        if kwargs:
+            raise TypeError(f"Unexpected arguments to save(): {sorted(kwargs)}.")
+        write_model_dir(self, dir_path, overwrite=overwrite, save_anndata=save_anndata)
+
+    @classmethod
+    def load(
+        cls,
+        dir_path: str | os.PathLike,
+        adata: AnnData | None = None,
+        *,
+        accelerator: str = "auto",
+        device: str | int = "auto",
+    ) -> Self:
+        """Load a saved model; the AnnData is optional (generation does not need it).
+
+        Parameters
+        ----------
+        dir_path
+            Directory written by ``save``.
+        adata
+            AnnData with exactly the model's genes, needed only to continue training. When ``None``
+            the saved ``adata.h5ad`` is used if present, otherwise the model is loaded without data.
+        accelerator, device
+            Where to put the module (``"auto"`` picks a GPU when there is one).
+
+        Returns
+        -------
+        The model, in eval mode, with its training history, library sizes and label categories.
+
+        Examples
+        --------
+        >>> model = scsynth.model.ScGAN.load("scgan_pbmc")  # doctest: +SKIP
+        >>> cells = model.generate(100)  # doctest: +SKIP
+        """
+        saved = read_model_dir(dir_path)
+        attrs = dict(saved["attr_dict"])
+        registry = attrs.pop("registry_")
+        init_params = attrs.pop("init_params_")
+        name = registry.get("model_name")
+        if name != cls.__name__:
+            raise ValueError(f"{dir_path} holds a {name}, not a {cls.__name__}; load it with that class.")
+        saved_adata = Path(dir_path) / ADATA_FILE
+        if adata is None and saved_adata.is_file():
+            adata = anndata.read_h5ad(saved_adata)
+        if adata is not None:
+            check_same_genes(adata, np.asarray(saved["var_names"], dtype=str))
+            cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
+        kwargs = {**init_params.get("non_kwargs", {})}
+        for extra in init_params.get("kwargs", {}).values():
+            kwargs.update(extra)
+        model = cls(adata, registry=None if adata is not None else registry, **kwargs)
+        for key, value in attrs.items():
+            setattr(model, key, value)
+        model.module.load_state_dict(saved["model_state_dict"])
+        use_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        model.to_device(device if device != "auto" else ("cuda" if use_gpu else "cpu"))
+        model.module.eval()
+        return model
+
+
+class GANModelBase(ScsynthModelBase):
     """Training, saving and loading shared by scsynth's GAN models.
 
     Subclasses build ``self.module`` (a module following the :class:`~scsynth.train.WGANGPTrainingPlan`
@@ -77,18 +168,7 @@ class GANModelBase(BaseModelClass):
     _default_plan_kwargs: dict[str, Any] = {}
     _min_cells_per_label = 5
 
-    # -- helpers ---------------------------------------------------------------------------------
-    def _check_has_data(self, action: str) -> None:
-        if self.adata is None:
-            raise ValueError(
-                f"This {type(self).__name__} was loaded without data, so it cannot {action}; "
-                f"load it with {type(self).__name__}.load(dir_path, adata=<training AnnData>)."
-            )
-
-    def _check_trained(self) -> None:
-        if not self.is_trained_:
-            raise RuntimeError(f"This {type(self).__name__} is not trained yet; call model.train() first.")
-
+    # -- hooks ---------------------------------------------------------------------------------------
     def _on_trained(self, train_indices: np.ndarray) -> None:
         """Hook run after each ``train()`` with the training-cell indices."""
 
@@ -227,78 +307,3 @@ class GANModelBase(BaseModelClass):
     def _split_strata(self) -> np.ndarray | None:
         """Per-cell group to stratify the train/validation split by (``None``: no stratification)."""
         return None
-
-    # -- save / load -----------------------------------------------------------------------------
-    def save(
-        self, dir_path: str | os.PathLike, *, overwrite: bool = False, save_anndata: bool = False, **kwargs: Any
-    ) -> None:
-        """Save the model atomically (written to a temporary directory, then moved into place).
-
-        Parameters
-        ----------
-        dir_path
-            Directory to write; it holds ``model.pt`` (scvi-tools format), ``scsynth.json`` and, with
-            ``save_anndata``, ``adata.h5ad``.
-        overwrite
-            Replace an existing directory.
-        save_anndata
-            Also save the training AnnData, so ``load`` needs no ``adata``.
-        """
-        if kwargs:
-            raise TypeError(f"Unexpected arguments to save(): {sorted(kwargs)}.")
-        write_model_dir(self, dir_path, overwrite=overwrite, save_anndata=save_anndata)
-
-    @classmethod
-    def load(
-        cls,
-        dir_path: str | os.PathLike,
-        adata: AnnData | None = None,
-        *,
-        accelerator: str = "auto",
-        device: str | int = "auto",
-    ) -> Self:
-        """Load a saved model; the AnnData is optional (generation does not need it).
-
-        Parameters
-        ----------
-        dir_path
-            Directory written by ``save``.
-        adata
-            AnnData with exactly the model's genes, needed only to continue training. When ``None``
-            the saved ``adata.h5ad`` is used if present, otherwise the model is loaded without data.
-        accelerator, device
-            Where to put the module (``"auto"`` picks a GPU when there is one).
-
-        Returns
-        -------
-        The model, in eval mode, with its training history, library sizes and label categories.
-
-        Examples
-        --------
-        >>> model = scsynth.model.ScGAN.load("scgan_pbmc")  # doctest: +SKIP
-        >>> cells = model.generate(100)  # doctest: +SKIP
-        """
-        saved = read_model_dir(dir_path)
-        attrs = dict(saved["attr_dict"])
-        registry = attrs.pop("registry_")
-        init_params = attrs.pop("init_params_")
-        name = registry.get("model_name")
-        if name != cls.__name__:
-            raise ValueError(f"{dir_path} holds a {name}, not a {cls.__name__}; load it with that class.")
-        saved_adata = Path(dir_path) / ADATA_FILE
-        if adata is None and saved_adata.is_file():
-            adata = anndata.read_h5ad(saved_adata)
-        if adata is not None:
-            check_same_genes(adata, np.asarray(saved["var_names"], dtype=str))
-            cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
-        kwargs = {**init_params.get("non_kwargs", {})}
-        for extra in init_params.get("kwargs", {}).values():
-            kwargs.update(extra)
-        model = cls(adata, registry=None if adata is not None else registry, **kwargs)
-        for key, value in attrs.items():
-            setattr(model, key, value)
-        model.module.load_state_dict(saved["model_state_dict"])
-        use_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        model.to_device(device if device != "auto" else ("cuda" if use_gpu else "cpu"))
-        model.module.eval()
-        return model

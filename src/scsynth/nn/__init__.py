@@ -5,6 +5,7 @@ from ._critic import MLPCritic
 from ._generator import MLPGenerator
 from ._labeler import MLPRegressor
 from ._lsn import LibrarySizeNormalization
+from ._pathway_linear import PathwayLinear
 from ._target_generators import TargetGenerators
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "MLPCritic",
     "MLPGenerator",
     "MLPRegressor",
+    "PathwayLinear",
     "TargetGenerators",
 ]

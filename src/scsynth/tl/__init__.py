@@ -1,6 +1,7 @@
 """scanpy-style functions over scsynth models."""
 
+from ._embed import embed
 from ._generate import generate
 from ._perturb import perturb
 
-__all__ = ["generate", "perturb"]
+__all__ = ["embed", "generate", "perturb"]

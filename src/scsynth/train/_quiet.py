@@ -15,6 +15,7 @@ _NOISY_WARNINGS = (
     r".*number of training batches .* is smaller than the logging interval.*",
     r".*does not have many workers.*",
     r".*Found \d+ module\(s\) in eval mode.*",
+    r".*Your `IterableDataset` has `__len__` defined.*",  # one process draws all GeneSys batches
 )
 
 
