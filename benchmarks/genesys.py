@@ -237,7 +237,8 @@ def realism(budget: float, repeats: int, seed: int) -> dict:
             except ValueError as err:  # too few held-out cells at this step
                 rows.append({"model": name, "time": int(t), "note": str(err)[:60]})
     order = ordering(train, held_out, {"GeneSys": gs_cells, "scVI (label, time)": scvi_cells})
-    return {"rows": rows, "classifier_accuracy_by_step": accuracy.to_dict("list"), "ordering": order,
+    return {"rows": rows, "classifier_accuracy_by_step": accuracy.to_dict("list"),
+            "classifier_trajectories": accuracy.attrs["trajectories"], "ordering": order,
             "n_train": int(train.n_obs), "n_held_out": int(held_out.n_obs), "budget_s": budget}
 
 
@@ -263,7 +264,8 @@ def main() -> None:
         md += [f"### Realism of generated time steps (myoblast time course, {res['n_held_out']} held-out cells, "
                f"{args.budget:g} s CPU budget each)", "", markdown_table(res["rows"], cols), "",
                "Held-out trajectory-classifier accuracy after steps 1..t: "
-               + ", ".join(f"t{t}: {a:.2f}" for t, a in zip(acc["time"], acc["accuracy"], strict=True)), "",
+               + ", ".join(f"t{t}: {a:.2f}" for t, a in zip(acc["time"], acc["accuracy"], strict=True))
+               + f" (trajectories that held-out cells can form: {', '.join(res['classifier_trajectories'])})", "",
                "Time-step order (Spearman of time step vs kNN-predicted Monocle pseudotime; mean pseudotime "
                "per step):", ""]
         md += [f"- {name}: rho = {v['spearman_time_vs_pseudotime']:.2f}; {v['mean_pseudotime_per_step']}"

@@ -100,6 +100,10 @@ def test_training_learns_the_branching(trained_genesys):
     acc = model.trajectory_accuracy(model.validation_indices, seed=0)
     assert acc["accuracy"].iloc[0] < 0.7  # time 1: the shared progenitor, no way to tell
     assert (acc["accuracy"].iloc[1:] >= 0.9).all()  # the fates are distinct from time 2 on
+    assert acc.attrs["trajectories"] == ["to_A", "to B"]
+    only_b = np.flatnonzero(model.adata.obs["label"].astype(str).isin(["Pro genitor", "fate B"]))
+    with pytest.warns(UserWarning, match="to_A"):
+        assert model.trajectory_accuracy(only_b, seed=0).attrs["trajectories"] == ["to B"]
     probs = model.classify()
     labels = model.adata.obs["label"].astype(str).to_numpy()
     assert probs.loc[labels == "fate_A", "to_A"].mean() > 0.8

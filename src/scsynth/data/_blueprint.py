@@ -179,12 +179,8 @@ class Blueprint:
     ----------
     table
         Index: trajectory names (unique strings); columns: the time steps ``1..T`` (ints); values: the
-        labels (non-empty strings). It is copied.
-
-    Attributes
-    ----------
-    table
-        A copy of the table (editing it does not change the blueprint).
+        labels (non-empty strings). It is copied; :attr:`table` returns a copy too, so editing it
+        does not change the blueprint.
 
     Examples
     --------

@@ -21,7 +21,7 @@ from .._settings import settings
 from ..data import Blueprint, as_time_steps, check_expression, check_obs_key, get_matrix, read_blueprint
 from ..module import GeneSysModule
 from ..module._genesys import ENCODER_LIBRARY_SIZE
-from ..train import BestStateTracker, GeneSysTrainingPlan, TrajectoryBatches, TrajectoryDataModule
+from ..train import BestStateTracker, EpochProgressBar, GeneSysTrainingPlan, TrajectoryBatches, TrajectoryDataModule
 from ..train._quiet import quiet_lightning
 from ._base import ScsynthModelBase
 from ._generated import provenance
@@ -392,6 +392,9 @@ class GeneSys(ScsynthModelBase):
         lightning.seed_everything(seed, verbose=False)
         callbacks = [*trainer_kwargs.pop("callbacks", []), tracker]
         show = trainer_kwargs.pop("enable_progress_bar", settings.progress)
+        if show:
+            title = "Training GeneSys" + (f" (cycle {cycle + 1}/{max_cycles})" if max_cycles > 1 else "")
+            callbacks.append(EpochProgressBar(title))
         if has_val:
             trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
         else:
@@ -404,7 +407,7 @@ class GeneSys(ScsynthModelBase):
             runner = TrainRunner(
                 self, training_plan=plan, data_splitter=data, max_epochs=max_epochs,
                 accelerator=accelerator or settings.accelerator, devices=devices, early_stopping=early_stopping,
-                gradient_clip_val=clip, enable_progress_bar=show, simple_progress_bar=True,
+                gradient_clip_val=clip, enable_progress_bar=show, simple_progress_bar=False,
                 enable_model_summary=False, callbacks=callbacks, **trainer_kwargs,
             )
             runner()
@@ -611,7 +614,9 @@ class GeneSys(ScsynthModelBase):
         """Classifier accuracy on trajectories assembled from ``cells`` (default: the test cells), per time step.
 
         Returns a table with the accuracy after seeing steps ``1..t`` for each ``t`` (the belief
-        grows along the trajectory, so accuracy should rise until the fates diverge).
+        grows along the trajectory, so accuracy should rise as the fates diverge). Trajectories that
+        cannot be assembled from ``cells`` (no cell at some step) are left out with a warning; the
+        evaluated ones are in ``table.attrs["trajectories"]``.
         """
         self._check_trained()
         self._check_has_data("assemble trajectories")
@@ -620,6 +625,12 @@ class GeneSys(ScsynthModelBase):
         rows = [r for r, row in enumerate(pools) if all(len(p) for p in row)]
         if not rows:
             raise ValueError("No trajectory has a cell at every time step among these cells.")
+        names = self.blueprint.trajectories
+        if len(rows) < len(names):
+            skipped = [names[r] for r in range(len(names)) if r not in rows]
+            warnings.warn(f"Trajectories {skipped} have no cell at some time step among these cells; the accuracy "
+                          f"is over {[names[r] for r in rows]} only (chance at a shared step: 1/{len(rows)}).",
+                          UserWarning, stacklevel=2)
         seed = settings.seed if seed is None else int(seed)
         batches = TrajectoryBatches(self._matrix(), pools, rows, n_batches=1, batch_size=n_trajectories, seed=seed)
         batch = batches.draw(np.random.default_rng(seed))
@@ -627,8 +638,10 @@ class GeneSys(ScsynthModelBase):
         probs = self.module.classify_paths(batch["X"]).cpu().numpy()
         truth = batch["trajectory"].numpy()
         acc = (probs.argmax(-1) == truth[:, None]).mean(0)
-        return pd.DataFrame({"time": np.arange(1, probs.shape[1] + 1), "accuracy": acc,
-                             "n_trajectories": n_trajectories})
+        out = pd.DataFrame({"time": np.arange(1, probs.shape[1] + 1), "accuracy": acc,
+                            "n_trajectories": n_trajectories})
+        out.attrs["trajectories"] = [names[r] for r in rows]
+        return out
 
     def rank_genes(
         self,
@@ -644,8 +657,8 @@ class GeneSys(ScsynthModelBase):
         Two kinds of scores (GeneSys' gene-prioritisation use):
 
         - ``"trajectory"``: how much each gene pushes the classifier towards the trajectory — gradient
-          x input of ``log p(trajectory | whole trajectory)`` with respect to the cells' log-normalised
-          expression, averaged over ``n_samples`` training trajectories and their time steps
+          x input of the log-odds ``log p(r) - log(1 - p(r))`` of trajectory ``r`` given the whole
+          trajectory, with respect to the cells' log-normalised expression, averaged over ``n_samples`` training trajectories and their time steps
           (positive: evidence *for* the trajectory).
         - ``"transition"``: the model's expected log2 fold change of each gene (``log1p`` of expression
           normalised to 1e4 for counts, of the values otherwise) from step ``t`` to ``t + 1`` along
@@ -708,8 +721,11 @@ class GeneSys(ScsynthModelBase):
         with torch.enable_grad():
             log_x = module.encoder_input(x.to(device)).detach().requires_grad_(True)
             e = module.encoder(log_x.reshape(-1, module.n_input)).reshape(*log_x.shape[:2], -1)
-            log_p = torch.log_softmax(module.classifier(module.beliefs(e))[:, -1], -1)[:, row]
-            (grad,) = torch.autograd.grad(log_p.sum(), log_x)
+            logits = module.classifier(module.beliefs(e))[:, -1]
+            others = torch.cat([logits[:, :row], logits[:, row + 1:]], 1)
+            # log-odds of the trajectory: unlike log p, its gradient does not vanish once p is close to 1
+            log_odds = logits[:, row] - torch.logsumexp(others, 1)
+            (grad,) = torch.autograd.grad(log_odds.sum(), log_x)
         return (grad * log_x).mean((0, 1)).detach().cpu().numpy()
 
     def _rollout_log_expression(self, row: int, n_samples: int, seed: int) -> np.ndarray:

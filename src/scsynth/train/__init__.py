@@ -2,12 +2,13 @@
 
 from ._genesys_plan import BestStateTracker, GeneSysTrainingPlan
 from ._groundgan_plan import GROUNDGAN_HISTORY_KEYS, GRouNdGANTrainingPlan
-from ._progress import GeneratorStepProgressBar
+from ._progress import EpochProgressBar, GeneratorStepProgressBar
 from ._trajectory_data import TrajectoryBatches, TrajectoryDataModule
 from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
 
 __all__ = [
     "BestStateTracker",
+    "EpochProgressBar",
     "GROUNDGAN_HISTORY_KEYS",
     "GRouNdGANTrainingPlan",
     "GeneSysTrainingPlan",

@@ -55,3 +55,32 @@ class GeneratorStepProgressBar(ProgressBar):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class EpochProgressBar(GeneratorStepProgressBar):
+    """One tqdm bar per ``train()`` (or cycle), advanced per epoch, with the epoch's losses as postfix.
+
+    Redraws rarely outside a terminal, so a notebook keeps a few lines instead of one per epoch.
+    """
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._bar = tqdm(
+            total=trainer.max_epochs,
+            desc=self._desc,
+            unit="epoch",
+            disable=not (self._enabled and trainer.is_global_zero),
+            dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """Nothing per batch: the bar counts epochs."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        keys = ("train_loss", "validation_loss", "accuracy_validation")
+        metrics = {k: f"{float(trainer.callback_metrics[k]):.4g}" for k in keys if k in trainer.callback_metrics}
+        if metrics:
+            self._bar.set_postfix(metrics, refresh=False)
