@@ -2,6 +2,16 @@
 
 from ._genesys import GeneSysModule
 from ._groundgan import CellParts, GRouNdGANModule
+from ._rnagan import EpisodeDiscriminator, EpisodeFeatures, RNAGANNetworks, SetGenerator
 from ._scgan import ScGANModule
 
-__all__ = ["CellParts", "GRouNdGANModule", "GeneSysModule", "ScGANModule"]
+__all__ = [
+    "CellParts",
+    "EpisodeDiscriminator",
+    "EpisodeFeatures",
+    "GRouNdGANModule",
+    "GeneSysModule",
+    "RNAGANNetworks",
+    "ScGANModule",
+    "SetGenerator",
+]

@@ -6,6 +6,7 @@ from ._generator import MLPGenerator
 from ._labeler import MLPRegressor
 from ._lsn import LibrarySizeNormalization
 from ._pathway_linear import PathwayLinear
+from ._set_pooling import SetPooling
 from ._target_generators import TargetGenerators
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "MLPGenerator",
     "MLPRegressor",
     "PathwayLinear",
+    "SetPooling",
     "TargetGenerators",
 ]

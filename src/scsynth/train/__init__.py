@@ -1,18 +1,23 @@
-"""Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan with its trajectory batches."""
+"""Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan, RNAGAN's episode plan, and their batch samplers."""
 
+from ._episodes import EpisodeBatches
 from ._genesys_plan import BestStateTracker, GeneSysTrainingPlan
 from ._groundgan_plan import GROUNDGAN_HISTORY_KEYS, GRouNdGANTrainingPlan
 from ._progress import EpochProgressBar, GeneratorStepProgressBar
+from ._rnagan_plan import RNAGAN_HISTORY_KEYS, RNAGANTrainingPlan
 from ._trajectory_data import TrajectoryBatches, TrajectoryDataModule
 from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
 
 __all__ = [
     "BestStateTracker",
+    "EpisodeBatches",
     "EpochProgressBar",
     "GROUNDGAN_HISTORY_KEYS",
     "GRouNdGANTrainingPlan",
     "GeneSysTrainingPlan",
     "HISTORY_KEYS",
+    "RNAGANTrainingPlan",
+    "RNAGAN_HISTORY_KEYS",
     "GeneratorStepProgressBar",
     "TrajectoryBatches",
     "TrajectoryDataModule",

@@ -1,0 +1,172 @@
+"""RNAGAN networks: an episode discriminator and a reference-set generator sharing one pathway layer.
+
+An *episode* is a target profile and a reference set of profiles of one group. The discriminator
+scores whether the target belongs with the references; the generator makes a new profile of the
+references' group from the references and noise. Profiles are ``log1p`` of expression normalised to
+a fixed total; both networks see them next to their pathway activities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..nn import PathwayLinear, SetPooling
+
+
+def _mlp(widths: Sequence[int], *, dropout: float, spectral: bool) -> nn.Sequential:
+    """Linear -> LayerNorm-free SiLU blocks; spectral norm on every linear map of the discriminator."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        linear = nn.Linear(a, b)
+        layers.append(spectral_norm(linear) if spectral else linear)
+        layers.append(nn.SiLU())
+        if dropout > 0 and i == 0:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class EpisodeFeatures(nn.Module):
+    """Gene profiles -> ``[genes, pathway activities]`` (the features both networks see)."""
+
+    def __init__(self, pathways: PathwayLinear) -> None:
+        super().__init__()
+        self.pathways = pathways
+
+    @property
+    def n_features(self) -> int:
+        return self.pathways.n_genes + self.pathways.n_outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, x.shape[-1])
+        return torch.cat([flat, self.pathways(flat)], -1).reshape(*lead, -1)
+
+
+class EpisodeDiscriminator(nn.Module):
+    """Does the target belong with the reference set? A set-conditioned relation network.
+
+    The reference set is pooled (mean, max, std per feature, ignoring padding); the relation input is
+    ``[target, pooled, target - mean]``. An MLP with spectral-normalised layers (no BatchNorm, so a
+    sample's score does not depend on the rest of the batch) gives an ``n_embedding``-wide embedding
+    (the per-sample vector of :meth:`embed`) and a logit.
+    """
+
+    def __init__(self, features: EpisodeFeatures, *, hidden: Sequence[int] = (256, 64), dropout: float = 0.1):
+        super().__init__()
+        self.features = features
+        self.pool = SetPooling()
+        n = features.n_features
+        self.body = _mlp([n + self.pool.n_outputs(n) + n, *hidden], dropout=dropout, spectral=True)
+        self.head = spectral_norm(nn.Linear(hidden[-1], 1))
+        self.n_embedding = hidden[-1]
+
+    def embed(self, target: torch.Tensor, refs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Relation embedding of ``target`` (batch, genes) against ``refs`` (batch, n, genes)."""
+        t, r = self.features(target), self.features(refs)
+        pooled = self.pool(r, mask)
+        mean = pooled[:, : t.shape[-1]]
+        return self.body(torch.cat([t, pooled, t - mean], -1))
+
+    def forward(self, target: torch.Tensor, refs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Membership logit, shape (batch,)."""
+        return self.head(self.embed(target, refs, mask)).squeeze(-1)
+
+
+class SetGenerator(nn.Module):
+    """A new profile of the references' group: the reference mean times a learned, noise-driven fold change.
+
+    The pooled reference set is encoded to ``n_latent`` dimensions, joined with ``n_noise`` Gaussian
+    noise (so one reference set gives many different samples, unlike the original's deterministic
+    map), and decoded to a per-gene log fold change on the reference mean. The last layer starts at
+    zero, so an untrained generator returns the reference mean.
+    """
+
+    def __init__(
+        self,
+        features: EpisodeFeatures,
+        *,
+        hidden: Sequence[int] = (256, 64),
+        n_latent: int = 16,
+        n_noise: int = 16,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.pool = SetPooling()
+        n = features.n_features
+        self.encoder = _mlp([self.pool.n_outputs(n), *hidden, n_latent], dropout=dropout, spectral=False)
+        self.decoder = _mlp([n_latent + n_noise, *reversed(hidden)], dropout=0.0, spectral=False)
+        self.fold_change = nn.Linear(hidden[0], features.pathways.n_genes)
+        nn.init.zeros_(self.fold_change.weight)
+        nn.init.zeros_(self.fold_change.bias)
+        self.n_latent, self.n_noise = n_latent, n_noise
+
+    def encode(self, refs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Group vector of each reference set, shape (batch, n_latent)."""
+        return self.encoder(self.pool(self.features(refs), mask))
+
+    def forward(
+        self,
+        refs: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        *,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """One generated ``log1p`` profile per reference set, shape (batch, genes)."""
+        if noise is None:
+            noise = torch.randn(refs.shape[0], self.n_noise, generator=generator).to(refs.device)
+        log_fc = self.fold_change(self.decoder(torch.cat([self.encode(refs, mask), noise], -1)))
+        weight = torch.ones(refs.shape[:2], device=refs.device) if mask is None else mask.to(refs.dtype)
+        ref_mean = (torch.expm1(refs) * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True)
+        # log1p(mean * exp(log_fc)), computed stably on the log scale
+        return torch.logaddexp(torch.log(ref_mean.clamp_min(0)) + log_fc, torch.zeros_like(log_fc))
+
+
+class RNAGANNetworks(nn.Module):
+    """The discriminator and generator of RNAGAN, sharing (tying) one pathway layer.
+
+    Sharing the pathway layer means one set of pathway activities for every job (the pathway
+    features that ``markers`` ranks are the ones ``embed`` reports) and that the learned pathways
+    are learned once, from both networks' gradients, then frozen together for bulk fine-tuning.
+
+    Parameters
+    ----------
+    pathways
+        The gene -> pathway layer (known MSigDB sets and learned pathways).
+    hidden
+        Hidden widths of both networks (the original: 256, 64).
+    n_latent, n_noise
+        Generator bottleneck (16 in the original) and noise sizes.
+    dropout
+        Dropout after the first hidden layer.
+    """
+
+    def __init__(
+        self,
+        pathways: PathwayLinear,
+        *,
+        hidden: Sequence[int] = (256, 64),
+        n_latent: int = 16,
+        n_noise: int = 16,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.features = EpisodeFeatures(pathways)
+        self.discriminator = EpisodeDiscriminator(self.features, hidden=hidden, dropout=dropout)
+        self.generator = SetGenerator(self.features, hidden=hidden, n_latent=n_latent, n_noise=n_noise,
+                                      dropout=dropout)
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """The discriminator's own weights plus the shared pathway layer."""
+        return [*self.discriminator.body.parameters(), *self.discriminator.head.parameters(),
+                *self.features.parameters()]
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """The generator's own weights (the pathway layer is trained through the discriminator)."""
+        return [*self.generator.encoder.parameters(), *self.generator.decoder.parameters(),
+                *self.generator.fold_change.parameters()]
