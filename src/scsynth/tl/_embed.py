@@ -32,8 +32,9 @@ def embed(
 
     Returns
     -------
-    ``None`` (or the copy with ``copy=True``); sets ``obsm[key_added]`` (cells x latent) and
-    ``uns[key_added]["params"]``.
+    ``None`` (or the copy with ``copy=True``); sets ``obsm[key_added]`` (cells x latent),
+    ``uns[key_added]["params"]`` and, for :class:`~scsynth.model.RNAGAN`, ``obsm[key_added + "_pathways"]``
+    (pathway activities, one column per pathway).
 
     Examples
     --------
@@ -47,5 +48,7 @@ def embed(
     latent = model.get_latent_representation(adata, layer=layer)
     adata = adata.copy() if copy else adata
     adata.obsm[key_added] = latent
+    if hasattr(model, "pathway_activities"):  # RNAGAN: pathway activities next to the vector
+        adata.obsm[f"{key_added}_pathways"] = model.pathway_activities(adata, layer=layer)
     adata.uns[key_added] = {"params": {"model": type(model).__name__, "layer": layer or "", "n_latent": latent.shape[1]}}
     return adata if copy else None

@@ -16,6 +16,7 @@ _NOISY_WARNINGS = (
     r".*does not have many workers.*",
     r".*Found \d+ module\(s\) in eval mode.*",
     r".*Your `IterableDataset` has `__len__` defined.*",  # one process draws all GeneSys batches
+    r".*You passed in a `val_dataloader` but have no `validation_step`.*",  # RNAGAN trains without validation
 )
 
 

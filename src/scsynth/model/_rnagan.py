@@ -1,0 +1,522 @@
+"""RNAGAN: one pathway-aware adversarial model on single-cell and bulk RNA-seq (the user-facing model)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scipy import sparse
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField
+
+from .._constants import SCSYNTH_KEYS, UNS_KEY
+from .._settings import settings
+from ..data import MatchedGeneSets, check_expression, check_obs_key, get_matrix, match_gene_sets
+from ..module import RNAGANNetworks
+from ..nn import PathwayLinear
+from ..train import EpisodeBatches, EpochProgressBar, RNAGANTrainingPlan, TrajectoryDataModule
+from ..train._quiet import quiet_lightning
+from ._base import ScsynthModelBase
+from ._generated import provenance, scale_to_library
+
+MODALITIES = ("sc", "bulk")
+#: Every sample is normalised to this total, then log1p transformed, before the networks see it.
+NETWORK_LIBRARY_SIZE = 1e4
+
+
+def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE) -> np.ndarray:
+    """``log1p`` of each row scaled to ``library_size`` (dense float32); all-zero rows stay 0."""
+    x = x.toarray() if sparse.issparse(x) else np.asarray(x, dtype=np.float64)
+    totals = x.sum(1, keepdims=True)
+    return np.log1p(np.divide(x * library_size, totals, out=np.zeros_like(x, dtype=np.float64),
+                              where=totals > 0)).astype(np.float32)
+
+
+def draw_sets(rng: np.random.Generator, pool: np.ndarray, n_sets: int, size: int) -> np.ndarray:
+    """``n_sets`` sets of ``size`` members of ``pool``: distinct within a set unless the pool is smaller."""
+    if len(pool) < size:
+        return rng.choice(pool, size=(n_sets, size))
+    keys = rng.random((n_sets, len(pool)))
+    return pool[np.argpartition(keys, size - 1, axis=1)[:, :size]]
+
+
+def _is_integer(x) -> bool:
+    values = x.data if sparse.issparse(x) else np.asarray(x)
+    return bool(np.array_equal(values, np.round(values)))
+
+
+class RNAGAN(ScsynthModelBase):
+    """RNAGAN ("train one and get four"): an episode discriminator and a reference-set generator.
+
+    An *episode* is a target sample and a set of reference samples of one group. The discriminator
+    scores whether the target belongs with the references; the generator makes a new sample of the
+    references' group from them and noise. Both see each sample's genes next to its pathway
+    activities (:class:`~scsynth.nn.PathwayLinear`: MSigDB gene sets matched to the data, plus
+    learned pathways), through one shared pathway layer. Samples are normalised to 1e4 and log1p
+    transformed, whatever the modality. See :class:`~scsynth.module.RNAGANNetworks`.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    registry
+        Used by :meth:`load` to build a model without data; leave ``None``.
+    gene_sets
+        Gene sets for the pathway layer: a name (``"hallmark"``, bundled), a DataFrame, a GMT path, or a
+        matched set from :func:`~scsynth.data.match_gene_sets`.
+    min_genes_per_set
+        Sets with fewer genes in the data are dropped.
+    n_learned
+        Learned pathways (trained on single cells, frozen for bulk fine-tuning).
+    hidden
+        Hidden widths of both networks.
+    n_latent, n_noise
+        Generator bottleneck and noise sizes.
+    dropout
+        Dropout after the first hidden layer.
+    """
+
+    def __init__(
+        self,
+        adata: AnnData | None = None,
+        registry: dict | None = None,
+        *,
+        gene_sets: Any = "hallmark",
+        min_genes_per_set: int = 5,
+        n_learned: int = 8,
+        hidden: Sequence[int] = (256, 64),
+        n_latent: int = 16,
+        n_noise: int = 16,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(adata, registry)
+        if isinstance(gene_sets, dict):
+            matched = MatchedGeneSets.from_dict(gene_sets)
+        elif isinstance(gene_sets, MatchedGeneSets):
+            matched = gene_sets
+        else:
+            if adata is None:
+                raise ValueError("Building an RNAGAN without data needs the matched gene sets of a saved model.")
+            matched = match_gene_sets(gene_sets, adata.var_names, min_genes_per_set=min_genes_per_set)
+        if adata is not None and list(matched.genes) != [str(g) for g in adata.var_names]:
+            raise ValueError("The gene sets were matched to other genes than this AnnData's; match them again.")
+        with torch.random.fork_rng():
+            torch.manual_seed(settings.seed)
+            pathways = PathwayLinear(matched.rows, matched.cols, n_genes=matched.n_genes, n_sets=matched.n_sets,
+                                     n_learned=n_learned, seed=settings.seed)
+            self.module = RNAGANNetworks(pathways, hidden=tuple(hidden), n_latent=n_latent, n_noise=n_noise,
+                                         dropout=dropout)
+        self.var_names_ = np.asarray(matched.genes, dtype=str)
+        self.gene_sets_ = matched.to_dict()
+        self.pathway_names_ = pathways.output_names(list(matched.sets))
+        self.histories_: dict[str, dict[str, pd.DataFrame]] = {}
+        self.steps_: dict[str, int] = {}
+        self.train_libraries_: dict[str, dict[str, np.ndarray]] = {}
+        self._model_summary_string = (
+            f"RNAGAN: {matched.n_sets} gene sets ({matched.n_memberships} memberships) + {n_learned} learned "
+            f"pathways over {matched.n_genes} genes; hidden {tuple(hidden)}, latent {n_latent}, noise {n_noise}."
+        )
+        gene_sets = self.gene_sets_  # saved as plain data: load() needs neither the GMT file nor the network
+        self.init_params_ = self._get_init_params(locals())
+
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        groupby: str | None = None,
+        modality_key: str | None = None,
+        *,
+        modality: Literal["sc", "bulk"] = "sc",
+        is_count_data: bool | dict[str, bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Register an AnnData for :class:`RNAGAN`.
+
+        Parameters
+        ----------
+        adata
+            Samples (cells or bulk samples) x genes (symbols, to match the gene sets): counts or
+            non-negative normalised values (TPM, FPKM, CP10k), dense or sparse.
+        layer
+            Layer with the values; ``.X`` when ``None``.
+        groupby
+            ``obs`` column with the group of each sample (cell type, condition, subtype) that episodes
+            are built from.
+        modality_key
+            ``obs`` column saying ``"sc"`` or ``"bulk"`` per sample; without it every sample has
+            ``modality``.
+        modality
+            The modality of all samples when ``modality_key`` is ``None``.
+        is_count_data
+            Whether each modality holds counts (generated samples are then counts): a bool for all, a
+            dict per modality, or ``None`` to detect it. Modalities that disagree must be stated.
+        """
+        x = get_matrix(adata, layer)
+        if groupby is None:
+            raise ValueError("RNAGAN learns from groups of samples: pass groupby=<obs column> (e.g. cell type).")
+        check_obs_key(adata, groupby, what="groupby")
+        if modality_key is not None:
+            values = check_obs_key(adata, modality_key, what="modality_key").astype(str)
+            bad = sorted(set(values) - set(MODALITIES))
+            if bad:
+                raise ValueError(f"obs[{modality_key!r}] holds {bad}; modalities must be 'sc' or 'bulk'.")
+            present = sorted(set(values), key=MODALITIES.index)
+        else:
+            if modality not in MODALITIES:
+                raise ValueError(f"modality must be 'sc' or 'bulk', got {modality!r}.")
+            values, present = pd.Series(modality, index=adata.obs_names), [modality]
+        counts: dict[str, bool] = {}
+        for mod in present:
+            rows = np.flatnonzero(values.to_numpy() == mod)
+            detected = _is_integer(x[rows])
+            given = is_count_data.get(mod) if isinstance(is_count_data, dict) else is_count_data
+            counts[mod] = detected if given is None else bool(given)
+        if is_count_data is None and len(set(counts.values())) > 1:
+            kinds = ", ".join(f"{m} holds {'counts' if c else 'normalised values'}" for m, c in counts.items())
+            raise ValueError(
+                f"The modalities differ: {kinds}. Say so explicitly, e.g. is_count_data={{'sc': True, 'bulk': "
+                "False}: both are normalised the same way for the networks, but generated samples are counts "
+                "only where the input was."
+            )
+        check_expression(adata, layer=layer, is_count_data=False)
+        for mod, is_counts in counts.items():
+            if is_counts:  # non-integer values in a modality declared as counts
+                check_expression(adata[np.flatnonzero(values.to_numpy() == mod)], layer=layer, is_count_data=True)
+        is_count_data = counts
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(SCSYNTH_KEYS.X_KEY, layer, is_count_data=False),
+            CategoricalObsField(SCSYNTH_KEYS.LABELS_KEY, groupby),
+        ]
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    # -- registry accessors ----------------------------------------------------------------------------
+    @property
+    def groupby(self) -> str:
+        return self.registry_["setup_args"]["groupby"]
+
+    @property
+    def is_count_data(self) -> dict[str, bool]:
+        """Per modality, whether the model was trained on counts."""
+        return dict(self.registry_["setup_args"]["is_count_data"])
+
+    @property
+    def gene_sets(self) -> MatchedGeneSets:
+        """The gene sets of the pathway layer, as matched to the training genes (with their provenance)."""
+        return MatchedGeneSets.from_dict(self.gene_sets_)
+
+    def _modalities(self, adata: AnnData) -> np.ndarray:
+        args = self.registry_["setup_args"]
+        if args.get("modality_key") is not None and args["modality_key"] in adata.obs:
+            return adata.obs[args["modality_key"]].astype(str).to_numpy()
+        return np.full(adata.n_obs, args.get("modality", "sc"))
+
+    def _network_input(self, adata: AnnData, layer: str | None = None) -> np.ndarray:
+        """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name)."""
+        missing = [g for g in self.var_names_ if g not in set(adata.var_names)]
+        if missing:
+            raise ValueError(f"{len(missing)} of the model's genes are not in adata.var_names (e.g. {missing[:5]}); "
+                             "pass samples measured on the training genes.")
+        layer = self.registry_["setup_args"].get("layer") if layer is None else layer
+        layer = layer if layer is not None and layer in adata.layers else None
+        return log_normalize(get_matrix(adata[:, self.var_names_], layer))
+
+    # -- training ------------------------------------------------------------------------------------------
+    def train(
+        self,
+        sc_steps: int = 2000,
+        bulk_steps: int = 1000,
+        *,
+        batch_size: int = 64,
+        n_refs: tuple[int, int] = (5, 20),
+        warmup_steps: int | None = None,
+        accelerator: str | None = None,
+        devices: int | list[int] | str = "auto",
+        seed: int | None = None,
+        plan_kwargs: dict[str, Any] | None = None,
+        **trainer_kwargs: Any,
+    ) -> None:
+        """Train on single cells, then fine-tune on bulk, each with its own step budget.
+
+        A stage is skipped when its modality has no samples (or its budget is 0). The single-cell
+        stage starts with ``warmup_steps`` discriminator-only steps (the original's first stage;
+        default: a fifth of ``sc_steps``). Learned pathways are frozen for the bulk stage.
+        ``model.histories_`` holds each stage's per-epoch history (:data:`~scsynth.train.RNAGAN_HISTORY_KEYS`).
+
+        Parameters
+        ----------
+        sc_steps, bulk_steps
+            Batches of episodes per stage.
+        batch_size
+            Episodes per batch.
+        n_refs
+            Smallest and largest reference-set size drawn per episode.
+        warmup_steps
+            Discriminator-only steps at the start of the single-cell stage.
+        accelerator, devices
+            Lightning options.
+        seed
+            Seed of the episode draws and the noise (``scsynth.settings.seed`` when ``None``).
+        plan_kwargs
+            Options of :class:`~scsynth.train.RNAGANTrainingPlan`.
+        **trainer_kwargs
+            Options of :class:`scvi.train.Trainer`.
+        """
+        self._check_has_data("train")
+        seed = settings.seed if seed is None else int(seed)
+        x = self._network_input(self.adata)
+        groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
+        modalities = self._modalities(self.adata)
+        warmup = max(0, sc_steps // 5) if warmup_steps is None else int(warmup_steps)
+        stages = [("sc", "sc_warmup", warmup, {"fake_weight": 0.0, "train_generator": False}),
+                  ("sc", "sc", sc_steps - warmup, {}), ("bulk", "bulk", bulk_steps, {})]
+        for modality, name, steps, extra in stages:
+            rows = np.flatnonzero(modalities == modality)
+            if steps <= 0 or len(rows) == 0:
+                continue
+            pathways = self.module.features.pathways
+            pathways.freeze("learned") if modality == "bulk" else pathways.unfreeze("learned")
+            epochs = math.ceil(steps / 50)  # history rows of about 50 batches; steps rounded up to fill them
+            data = EpisodeBatches(x[rows], groups[rows], n_refs=n_refs, n_batches=math.ceil(steps / epochs),
+                                  batch_size=batch_size, seed=seed + len(self.steps_))
+            plan = RNAGANTrainingPlan(self.module, **{**(plan_kwargs or {}), **extra})
+            self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed, dict(trainer_kwargs))
+            self.steps_[name] = self.steps_.get(name, 0) + data.n_batches * epochs
+            totals = np.asarray(get_matrix(self.adata, self.registry_["setup_args"].get("layer"))[rows].sum(1)).ravel()
+            labels = self.adata.obs[self.groupby].astype(str).to_numpy()[rows]
+            self.train_libraries_[modality] = {g: totals[labels == g].astype(np.float32) for g in np.unique(labels)}
+        if not self.steps_:
+            raise ValueError("Nothing to train: no samples of a modality with a positive step budget.")
+        self.module.eval()
+
+    def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed, trainer_kwargs) -> None:
+        import lightning
+        from scvi.train import TrainRunner
+
+        lightning.seed_everything(seed, verbose=False)
+        callbacks = list(trainer_kwargs.pop("callbacks", []))
+        show = trainer_kwargs.pop("enable_progress_bar", settings.progress)
+        if show:
+            callbacks.append(EpochProgressBar(f"RNAGAN stage {name}"))
+        module = TrajectoryDataModule(data, None, train_idx=rows, val_idx=np.array([], dtype=int),
+                                      test_idx=np.array([], dtype=int))
+        self.is_trained_ = False  # scvi then replaces history_ instead of appending: one history per stage
+        with quiet_lightning():
+            TrainRunner(self, training_plan=plan, data_splitter=module, max_epochs=max_epochs,
+                        accelerator=accelerator or settings.accelerator, devices=devices, limit_val_batches=0,
+                        enable_progress_bar=show, simple_progress_bar=False, enable_model_summary=False,
+                        callbacks=callbacks, **trainer_kwargs)()
+        history = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
+        old = self.histories_.get(name, {})
+        self.histories_[name] = {k: pd.concat([old[k], v]) if k in old else v for k, v in history.items()}
+        self.is_trained_ = True
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+    def _reference_pool(self, references: AnnData | str | None, adata: AnnData, groupby: str | None):
+        """(log-normalised reference matrix, group names per reference, reference index in adata or -1)."""
+        if references is None:
+            self._check_has_data("draw references from its training data (pass references=)")
+            ref_x = self._network_input(self.adata)
+            labels = self.adata.obs[self.groupby].astype(str).to_numpy()
+            own = np.full(len(labels), -1)
+            if adata is self.adata:
+                own = np.arange(len(labels))
+            return ref_x, labels, own
+        if isinstance(references, str):
+            if references not in adata.obs:
+                raise KeyError(f"references={references!r} is not a column of adata.obs.")
+            col = adata.obs[references]
+            keep = col.notna().to_numpy()
+            return self._network_input(adata[keep]), col[keep].astype(str).to_numpy(), np.flatnonzero(keep)
+        key = groupby or self.groupby
+        col = check_obs_key(references, key, what="groupby")
+        return self._network_input(references), col.astype(str).to_numpy(), np.full(references.n_obs, -1)
+
+    def stratify(
+        self,
+        adata: AnnData,
+        *,
+        references: AnnData | str | None = None,
+        groupby: str | None = None,
+        n_draws: int = 20,
+        n_refs: int = 5,
+        key_added: str = "rnagan",
+        seed: int | None = None,
+        batch_size: int = 2048,
+    ) -> pd.DataFrame:
+        """Score every sample against every group's reference sets; the best group wins.
+
+        For each sample and group, ``n_draws`` reference sets of ``n_refs`` samples of that group are
+        drawn (never containing the sample itself) and the discriminator's logits are averaged; a
+        softmax over groups turns the mean logits into probabilities. Groups need not have been seen in
+        training: any labelled references work, down to ``n_refs`` samples per group.
+
+        Parameters
+        ----------
+        adata
+            Samples to stratify (genes matched by name).
+        references
+            Labelled references: an AnnData with ``obs[groupby]``, the name of an ``adata.obs`` column
+            (samples with a label are the references; the others are only scored), or ``None`` for the
+            training samples and groups.
+        groupby
+            Group column of a reference AnnData (default: the model's ``groupby``).
+        n_draws, n_refs
+            Reference sets per (sample, group) and their size.
+        key_added
+            ``obs[key_added]`` (best group), ``obsm[key_added + "_scores"]`` (probabilities),
+            ``uns[key_added]["params"]``.
+        seed, batch_size
+            Seed of the draws; episodes per forward pass.
+
+        Returns
+        -------
+        The probabilities, samples x groups.
+        """
+        self._check_trained()
+        seed = settings.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        target_x = self._network_input(adata)
+        ref_x, ref_labels, ref_own = self._reference_pool(references, adata, groupby)
+        names = sorted(set(ref_labels))
+        sizes = {g: int((ref_labels == g).sum()) for g in names}
+        small = {g: n for g, n in sizes.items() if n < n_refs}
+        if small:
+            raise ValueError(f"Groups with fewer references than n_refs={n_refs}: {small}; lower n_refs or add "
+                             "references.")
+        own_of_target = np.full(adata.n_obs, -1)
+        if references is None and adata is self.adata or isinstance(references, str):
+            own_of_target[ref_own[ref_own >= 0]] = np.flatnonzero(ref_own >= 0)
+        logits = np.zeros((adata.n_obs, len(names)), dtype=np.float64)
+        self.module.eval()
+        for j, g in enumerate(names):
+            members = np.flatnonzero(ref_labels == g)
+            picks = np.empty((adata.n_obs, n_draws, n_refs), dtype=np.int64)
+            for i in range(adata.n_obs):
+                pool = members[members != own_of_target[i]]
+                picks[i] = draw_sets(rng, pool, n_draws, n_refs)
+            logits[:, j] = self._mean_logits(target_x, ref_x, picks, batch_size)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        frame = pd.DataFrame(probs, index=adata.obs_names, columns=names)
+        adata.obs[key_added] = pd.Categorical(np.asarray(names)[probs.argmax(1)], categories=names)
+        adata.obsm[f"{key_added}_scores"] = frame
+        adata.uns[key_added] = {"params": {"n_draws": n_draws, "n_refs": n_refs, "seed": seed,
+                                           "references": references if isinstance(references, str) else
+                                           ("training data" if references is None else "AnnData")}}
+        return frame
+
+    @torch.inference_mode()
+    def _mean_logits(self, target_x: np.ndarray, ref_x: np.ndarray, picks: np.ndarray, batch_size: int) -> np.ndarray:
+        n, draws, k = picks.shape
+        flat_t = np.repeat(np.arange(n), draws)
+        flat_r = picks.reshape(n * draws, k)
+        out = np.empty(n * draws, dtype=np.float64)
+        device = next(self.module.parameters()).device
+        for start in range(0, n * draws, batch_size):
+            sl = slice(start, start + batch_size)
+            t = torch.as_tensor(target_x[flat_t[sl]], device=device)
+            r = torch.as_tensor(ref_x[flat_r[sl]], device=device)
+            out[sl] = self.module.discriminator(t, r).double().cpu().numpy()
+        return out.reshape(n, draws).mean(1)
+
+    @torch.inference_mode()
+    def get_latent_representation(
+        self, adata: AnnData | None = None, *, layer: str | None = None, n_draws: int = 10, n_refs: int = 10,
+        seed: int | None = None, batch_size: int = 2048,
+    ) -> np.ndarray:
+        """Per-sample vector: the discriminator's relation embedding against random training references.
+
+        Averaged over ``n_draws`` reference sets of ``n_refs`` training samples (all groups mixed), so
+        it places each sample relative to the same background ("vectorization").
+        """
+        self._check_trained()
+        self._check_has_data("draw background references")
+        adata = self.adata if adata is None else adata
+        seed = settings.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        target_x, ref_x = self._network_input(adata, layer), self._network_input(self.adata)
+        device = next(self.module.parameters()).device
+        picks = rng.integers(0, ref_x.shape[0], size=(adata.n_obs, n_draws, n_refs))
+        flat_t = np.repeat(np.arange(adata.n_obs), n_draws)
+        flat_r = picks.reshape(-1, n_refs)
+        out = np.empty((len(flat_t), self.module.discriminator.n_embedding), dtype=np.float32)
+        self.module.eval()
+        for start in range(0, len(flat_t), batch_size):
+            sl = slice(start, start + batch_size)
+            emb = self.module.discriminator.embed(torch.as_tensor(target_x[flat_t[sl]], device=device),
+                                                  torch.as_tensor(ref_x[flat_r[sl]], device=device))
+            out[sl] = emb.cpu().numpy()
+        return out.reshape(adata.n_obs, n_draws, -1).mean(1)
+
+    @torch.inference_mode()
+    def pathway_activities(self, adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
+        """Pathway-layer output of each sample (gene sets, then learned pathways), columns named."""
+        self.module.eval()
+        x = torch.as_tensor(self._network_input(adata, layer), device=next(self.module.parameters()).device)
+        values = self.module.features.pathways(x).cpu().numpy()
+        return pd.DataFrame(values, index=adata.obs_names, columns=self.pathway_names_)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        n_obs: int,
+        *,
+        group: str,
+        modality: Literal["sc", "bulk"] | None = None,
+        n_refs: int = 10,
+        seed: int | None = None,
+    ) -> AnnData:
+        """Pseudo-samples of ``group``: the generator applied to random reference sets of that group.
+
+        Each sample gets its own reference set (``n_refs`` training samples of the group and
+        modality) and noise; the profile is scaled to a library size drawn from the same samples and,
+        where the modality holds counts, rounded stochastically to integers.
+
+        Returns
+        -------
+        AnnData with ``.X`` (counts or values), ``layers["normalized"]`` (summing to 1e4),
+        ``obs[groupby]``, ``obs["modality"]``, ``uns["scsynth"]``.
+        """
+        self._check_trained()
+        self._check_has_data("draw reference sets")
+        seed = settings.seed if seed is None else int(seed)
+        modality = modality or next(iter(self.train_libraries_))
+        if modality not in self.train_libraries_:
+            raise ValueError(f"The model was not trained on {modality!r} samples (trained: {list(self.train_libraries_)}).")
+        libraries = self.train_libraries_[modality]
+        if group not in libraries:
+            raise ValueError(f"Unknown group {group!r} for {modality}; known: {sorted(libraries)}.")
+        rng = np.random.default_rng(seed)
+        modalities = self._modalities(self.adata)
+        labels = self.adata.obs[self.groupby].astype(str).to_numpy()
+        members = np.flatnonzero((labels == group) & (modalities == modality))
+        ref_x = self._network_input(self.adata[members])
+        picks = draw_sets(rng, np.arange(len(members)), n_obs, n_refs)
+        gen = torch.Generator().manual_seed(seed)
+        self.module.eval()
+        device = next(self.module.parameters()).device
+        log_x = self.module.generator(torch.as_tensor(ref_x[picks], device=device), generator=gen).cpu()
+        expr = torch.expm1(log_x).clamp_min(0)
+        normalized = expr / expr.sum(1, keepdim=True).clamp_min(1e-12) * NETWORK_LIBRARY_SIZE
+        library = rng.choice(libraries[group], size=n_obs)
+        counts = self.is_count_data.get(modality, False)
+        uniforms = torch.rand(normalized.shape, generator=gen) if counts else None
+        values = scale_to_library(normalized, library, NETWORK_LIBRARY_SIZE, counts=counts, uniforms=uniforms)
+        obs = pd.DataFrame({self.groupby: pd.Categorical([group] * n_obs), "modality": modality,
+                            "library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
+        out = AnnData(sparse.csr_matrix(values.numpy()), obs=obs, var=pd.DataFrame(index=self.var_names_))
+        if counts:
+            out.layers["counts"] = out.X.copy()
+        out.layers["normalized"] = sparse.csr_matrix(normalized.numpy())
+        out.uns[UNS_KEY] = provenance(self, seed, {"n_obs": n_obs, "group": group, "modality": modality,
+                                                   "n_refs": n_refs})
+        return out

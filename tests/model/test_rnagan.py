@@ -1,0 +1,114 @@
+import anndata
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+import scsynth
+from scsynth.model import RNAGAN
+
+SMALL_RG = {"hidden": (64, 16), "n_latent": 8, "n_noise": 4, "n_learned": 2, "dropout": 0.0}
+#: pathway k = the 5 genes that group k raises (so pathway activities should separate the groups)
+GENE_SETS = pd.DataFrame({"source": [f"SET_{k}" for k in range(4) for _ in range(5)],
+                          "target": [f"g{i}" for i in range(20)]})
+
+
+def _samples(n_per_group=30, n_genes=40, seed=0, modality=None):
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(2.0, 3.0, size=n_genes)
+    xs, labels = [], []
+    for g in range(4):
+        mean = base.copy()
+        mean[5 * g: 5 * g + 5] *= 4
+        xs.append(rng.poisson(mean * rng.lognormal(0, 0.2, size=(n_per_group, 1)) * 10))
+        labels += [f"type {g}"] * n_per_group
+    obs = pd.DataFrame({"group": pd.Categorical(labels)}, index=[f"s{i}" for i in range(len(labels))])
+    if modality is not None:
+        obs["modality"] = modality
+    return anndata.AnnData(sparse.csr_matrix(np.vstack(xs).astype(np.float32)), obs=obs,
+                           var=pd.DataFrame(index=[f"g{i}" for i in range(n_genes)]))
+
+
+@pytest.fixture(scope="module")
+def trained_rnagan():
+    adata = _samples()
+    train = adata[np.arange(adata.n_obs) % 3 != 0].copy()
+    RNAGAN.setup_anndata(train, groupby="group")
+    model = RNAGAN(train, gene_sets=GENE_SETS, **SMALL_RG)
+    model.train(sc_steps=150, batch_size=32, n_refs=(3, 10), seed=0,
+                plan_kwargs={"lr_discriminator": 2e-3, "lr_generator": 1e-3})
+    return model, adata[np.arange(adata.n_obs) % 3 == 0].copy()
+
+
+def test_setup_errors_are_clear():
+    adata = _samples()
+    with pytest.raises(ValueError, match="groupby"):
+        RNAGAN.setup_anndata(adata)
+    adata.obs["modality"] = np.where(np.arange(adata.n_obs) < 60, "sc", "bulk")
+    adata.X = adata.X.astype(np.float32)
+    adata.X[60:] = adata.X[60:] * 0.5  # bulk as normalised values
+    with pytest.raises(ValueError, match="is_count_data"):
+        RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality")
+    RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality", is_count_data={"sc": True, "bulk": False})
+    adata.obs["modality"] = "tissue"
+    with pytest.raises(ValueError, match="'sc' or 'bulk'"):
+        RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality")
+
+
+def test_gene_sets_must_match_the_genes():
+    adata = _samples()
+    RNAGAN.setup_anndata(adata, groupby="group")
+    with pytest.raises(ValueError, match="gene"):
+        RNAGAN(adata, gene_sets="hallmark", **SMALL_RG)  # g0, g1, ... are no gene symbols
+
+
+def test_training_stages_and_history(trained_rnagan):
+    model, _ = trained_rnagan
+    assert model.steps_ == {"sc_warmup": 30, "sc": 120}
+    assert "generator_loss_train" not in model.histories_["sc_warmup"]
+    hist = model.histories_["sc"]
+    assert hist["episode_accuracy_train"].iloc[-1, 0] > 0.6 and "generator_loss_train" in hist
+
+
+def test_stratify_unseen_samples(trained_rnagan):
+    model, test = trained_rnagan
+    before = set(test.obs.columns)
+    probs = model.stratify(test, n_draws=10, seed=0)
+    assert probs.shape == (test.n_obs, 4) and np.allclose(probs.sum(1), 1)
+    assert (test.obs["rnagan"].astype(str) == test.obs["group"].astype(str)).mean() > 0.9
+    assert set(test.obs.columns) - before == {"rnagan"} and "rnagan_scores" in test.obsm
+    # a group the model never saw, given as references in the data itself (5 labelled samples each)
+    new = _samples(seed=3)
+    labels = new.obs["group"].astype(str).to_numpy().astype(object)
+    keep = np.zeros(new.n_obs, dtype=bool)
+    for g in np.unique(labels):
+        keep[np.flatnonzero(labels == g)[:5]] = True
+    new.obs["known"] = pd.Series(np.where(keep, labels, None), index=new.obs_names)
+    model.stratify(new, references="known", n_refs=4, key_added="strat")
+    unlabelled = ~keep
+    assert (new.obs["strat"].astype(str)[unlabelled] == new.obs["group"].astype(str)[unlabelled]).mean() > 0.8
+    with pytest.raises(ValueError, match="fewer references"):
+        model.stratify(new, references="known", n_refs=6)
+
+
+def test_embed_generate_and_round_trip(trained_rnagan, tmp_path):
+    model, test = trained_rnagan
+    scsynth.tl.embed(test, model)
+    assert test.obsm["X_rnagan"].shape == (test.n_obs, 16)
+    pathways = test.obsm["X_rnagan_pathways"]
+    assert list(pathways.columns) == ["SET_0", "SET_1", "SET_2", "SET_3", "learned_0", "learned_1"]
+    own = [pathways.loc[test.obs["group"] == f"type {k}", f"SET_{k}"].mean() for k in range(4)]
+    other = [pathways.loc[test.obs["group"] != f"type {k}", f"SET_{k}"].mean() for k in range(4)]
+    assert all(o > t for o, t in zip(own, other, strict=True))
+    cells = model.generate(40, group="type 2", seed=1)
+    x = cells.X.toarray()
+    assert cells.shape == (40, 40) and np.array_equal(x, np.round(x)) and (x >= 0).all()
+    norm = np.log1p(cells.layers["normalized"].toarray())
+    assert norm[:, 10:15].mean() > norm[:, 15:20].mean() + 0.5  # type 2's genes are up
+    model.save(tmp_path / "rg", save_anndata=True)
+    loaded = RNAGAN.load(tmp_path / "rg")
+    assert loaded.gene_sets == model.gene_sets
+    again = loaded.generate(40, group="type 2", seed=1)
+    assert (again.X != cells.X).nnz == 0
+    with pytest.raises(ValueError, match="Unknown group"):
+        model.generate(5, group="type 9")
