@@ -246,9 +246,9 @@ class RNAGAN(ScsynthModelBase):
     ) -> None:
         """Train on single cells, then fine-tune on bulk, each with its own step budget.
 
-        A stage is skipped when its modality has no samples (or its budget is 0). The single-cell
-        stage starts with ``warmup_steps`` discriminator-only steps (the original's first stage;
-        default: a fifth of ``sc_steps``). Learned pathways are frozen for the bulk stage.
+        A stage is skipped when its modality has no samples (or its budget is 0). The first stage
+        that runs starts with ``warmup_steps`` discriminator-only steps (the original's first stage;
+        default: a fifth of that stage's budget). Learned pathways are frozen for the bulk stage.
         ``model.histories_`` holds each stage's per-epoch history (:data:`~scsynth.train.RNAGAN_HISTORY_KEYS`).
 
         Parameters
@@ -260,7 +260,7 @@ class RNAGAN(ScsynthModelBase):
         n_refs
             Smallest and largest reference-set size drawn per episode.
         warmup_steps
-            Discriminator-only steps at the start of the single-cell stage.
+            Discriminator-only steps at the start of the first stage.
         accelerator, devices
             Lightning options.
         seed
@@ -275,9 +275,17 @@ class RNAGAN(ScsynthModelBase):
         x = self._network_input(self.adata)
         groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
         modalities = self._modalities(self.adata)
-        warmup = max(0, sc_steps // 5) if warmup_steps is None else int(warmup_steps)
-        stages = [("sc", "sc_warmup", warmup, {"fake_weight": 0.0, "train_generator": False}),
-                  ("sc", "sc", sc_steps - warmup, {}), ("bulk", "bulk", bulk_steps, {})]
+        budget = {"sc": int(sc_steps), "bulk": int(bulk_steps)}
+        present = [m for m in MODALITIES if budget[m] > 0 and (modalities == m).any()]
+        if not present:
+            raise ValueError(f"Nothing to train: no modality has both samples and steps (budgets {budget}, "
+                             f"modalities present: {sorted(set(modalities))}).")
+        # the first stage that runs starts with the discriminator alone, so that it learns membership before
+        # easy-to-spot early fakes can dominate it
+        first = present[0]
+        warmup = budget[first] // 5 if warmup_steps is None else min(int(warmup_steps), budget[first])
+        stages = [(first, f"{first}_warmup", warmup, {"fake_weight": 0.0, "train_generator": False}),
+                  (first, first, budget[first] - warmup, {})] + [(m, m, budget[m], {}) for m in present[1:]]
         for modality, name, steps, extra in stages:
             rows = np.flatnonzero(modalities == modality)
             if steps <= 0 or len(rows) == 0:
@@ -293,8 +301,6 @@ class RNAGAN(ScsynthModelBase):
             totals = np.asarray(get_matrix(self.adata, self.registry_["setup_args"].get("layer"))[rows].sum(1)).ravel()
             labels = self.adata.obs[self.groupby].astype(str).to_numpy()[rows]
             self.train_libraries_[modality] = {g: totals[labels == g].astype(np.float32) for g in np.unique(labels)}
-        if not self.steps_:
-            raise ValueError("Nothing to train: no samples of a modality with a positive step budget.")
         self.module.eval()
 
     def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed, trainer_kwargs) -> None:
