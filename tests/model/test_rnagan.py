@@ -64,7 +64,7 @@ def test_gene_sets_must_match_the_genes():
 
 def test_training_stages_and_history(trained_rnagan):
     model, _ = trained_rnagan
-    assert model.steps_ == {"sc_warmup": 30, "sc": 120}
+    assert set(model.steps_) == {"sc_warmup", "sc"} and model.steps_["sc_warmup"] >= 75 and model.steps_["sc"] >= 75
     assert "generator_loss_train" not in model.histories_["sc_warmup"]
     hist = model.histories_["sc"]
     assert hist["episode_accuracy_train"].iloc[-1, 0] > 0.6 and "generator_loss_train" in hist
