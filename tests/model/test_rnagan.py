@@ -112,3 +112,28 @@ def test_embed_generate_and_round_trip(trained_rnagan, tmp_path):
     assert (again.X != cells.X).nnz == 0
     with pytest.raises(ValueError, match="Unknown group"):
         model.generate(5, group="type 9")
+
+
+def test_markers_find_the_group_programme(trained_rnagan):
+    model, test = trained_rnagan
+    table = model.markers(test, groupby="group", group="type 2", n_draws=4, n_refs=5)
+    assert test.uns["rnagan_markers"] is table
+    genes = table[table["kind"] == "gene"]
+    assert len(set(genes["feature"].head(5)) & {f"g{i}" for i in range(10, 15)}) >= 3
+    pathways = table[table["kind"] == "pathway"]
+    assert pathways["feature"].iloc[0] == "SET_2"
+    assert table.loc[table["feature"] == "g12", "log2fc"].item() > 1
+    assert table.loc[table["feature"] == "g12", "fdr"].item() < 0.05
+    assert ((table["fdr"] >= table["pval"] - 1e-12) & (table["fdr"] <= 1)).all()
+    with pytest.raises(ValueError, match="not in obs"):
+        model.markers(test, groupby="group", group="type 9")
+
+
+def test_tl_wrappers_write_the_documented_keys(trained_rnagan):
+    model, test = trained_rnagan
+    out = scsynth.tl.stratify(test, model, n_draws=5, key_added="copied", copy=True)
+    assert "copied" in out.obs and "copied" not in test.obs and "copied_scores" in out.obsm
+    scsynth.tl.markers(test, model, groupby="group", group="type 0", n_draws=2, n_refs=4, key_added="m0")
+    assert test.uns["m0"]["kind"].isin(["gene", "pathway"]).all()
+    with pytest.raises(TypeError, match="RNAGAN"):
+        scsynth.tl.stratify(test, object())

@@ -66,7 +66,10 @@ class EpisodeDiscriminator(nn.Module):
 
     def embed(self, target: torch.Tensor, refs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Relation embedding of ``target`` (batch, genes) against ``refs`` (batch, n, genes)."""
-        t, r = self.features(target), self.features(refs)
+        return self.embed_features(self.features(target), self.features(refs), mask)
+
+    def embed_features(self, t: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`embed` from the target's and references' ``[genes, pathways]`` features (for attribution)."""
         pooled = self.pool(r, mask)
         mean = pooled[:, : t.shape[-1]]
         return self.body(torch.cat([t, pooled, t - mean], -1))
