@@ -137,3 +137,18 @@ def test_tl_wrappers_write_the_documented_keys(trained_rnagan):
     assert test.uns["m0"]["kind"].isin(["gene", "pathway"]).all()
     with pytest.raises(TypeError, match="RNAGAN"):
         scsynth.tl.stratify(test, object())
+
+
+def test_markers_plot(trained_rnagan):
+    import matplotlib.pyplot as plt
+
+    model, test = trained_rnagan
+    table = model.markers(test, groupby="group", group="type 1", n_draws=2, n_refs=4, key_added="m1")
+    fig = scsynth.pl.markers(test, key="m1", n_top=5)
+    genes_ax, pathways_ax = fig.axes[:2]
+    assert len(genes_ax.patches) == 5 and len(pathways_ax.patches) == 5
+    top_gene = table[table["kind"] == "gene"]["feature"].iloc[0]
+    assert genes_ax.get_yticklabels()[-1].get_text() == top_gene  # largest bar on top
+    plt.close(fig)
+    with pytest.raises(KeyError, match="tl.markers"):
+        scsynth.pl.markers(test, key="missing")
