@@ -62,6 +62,22 @@ def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
     )
 
 
+def genes_by_name(adata: AnnData, var_names: np.ndarray, layer: str | None, *, what: str = "cells"):
+    """``adata``'s values of the model's genes, in the model's order (from ``layer`` when ``adata`` has it).
+
+    Raises a clear error when model genes are missing, so jobs can take data with extra or reordered genes.
+    """
+    from ..data import get_matrix
+
+    have = set(adata.var_names)
+    missing = [g for g in var_names if g not in have]
+    if missing:
+        raise ValueError(f"{len(missing)} of the model's genes are not in adata.var_names (e.g. {missing[:5]}); "
+                         f"pass {what} measured on the training genes.")
+    layer = layer if layer is not None and layer in adata.layers else None
+    return get_matrix(adata[:, var_names], layer)
+
+
 class ScsynthModelBase(BaseModelClass):
     """What every scsynth model shares: clear errors without data or training, atomic save, data-optional load."""
 

@@ -21,9 +21,15 @@ from .._settings import settings
 from ..data import Blueprint, as_time_steps, check_expression, check_obs_key, get_matrix, read_blueprint
 from ..module import GeneSysModule
 from ..module._genesys import ENCODER_LIBRARY_SIZE
-from ..train import BestStateTracker, EpochProgressBar, GeneSysTrainingPlan, TrajectoryBatches, TrajectoryDataModule
+from ..train import (
+    BestStateTracker,
+    EpochProgressBar,
+    GeneSysTrainingPlan,
+    TrajectoryBatches,
+    TrajectoryDataModule,
+)
 from ..train._quiet import quiet_lightning
-from ._base import ScsynthModelBase
+from ._base import ScsynthModelBase, genes_by_name
 from ._generated import provenance
 
 TIME_KEY = "time"
@@ -534,14 +540,7 @@ class GeneSys(ScsynthModelBase):
             self._check_has_data("embed or classify its own cells")
             return self._matrix()
         layer = self.registry_["setup_args"].get("layer") if layer is None and adata is not self.adata else layer
-        if layer is not None and layer not in adata.layers:
-            layer = None
-        missing = [g for g in self.var_names_ if g not in set(adata.var_names)]
-        if missing:
-            raise ValueError(f"{len(missing)} of the model's genes are not in adata.var_names (e.g. {missing[:5]}); "
-                             "pass cells measured on the training genes.")
-        sub = adata[:, self.var_names_]
-        x = get_matrix(sub, layer)
+        x = genes_by_name(adata, self.var_names_, layer)
         return sparse.csr_matrix(x) if sparse.issparse(x) else np.asarray(x)
 
     def _per_cell(self, fn, x, batch_size: int) -> np.ndarray:

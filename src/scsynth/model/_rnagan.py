@@ -16,12 +16,19 @@ from scvi.data.fields import CategoricalObsField, LayerField
 
 from .._constants import SCSYNTH_KEYS, UNS_KEY
 from .._settings import settings
-from ..data import MatchedGeneSets, check_expression, check_obs_key, get_matrix, match_gene_sets
+from ..data import (
+    MatchedGeneSets,
+    check_expression,
+    check_obs_key,
+    get_matrix,
+    match_gene_sets,
+    normalize_total,
+)
 from ..module import RNAGANNetworks
 from ..nn import PathwayLinear
 from ..train import EpisodeBatches, EpochProgressBar, RNAGANTrainingPlan, TrajectoryDataModule
 from ..train._quiet import quiet_lightning
-from ._base import ScsynthModelBase
+from ._base import ScsynthModelBase, genes_by_name
 from ._generated import provenance, scale_to_library
 
 MODALITIES = ("sc", "bulk")
@@ -31,10 +38,8 @@ NETWORK_LIBRARY_SIZE = 1e4
 
 def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE) -> np.ndarray:
     """``log1p`` of each row scaled to ``library_size`` (dense float32); all-zero rows stay 0."""
-    x = x.toarray() if sparse.issparse(x) else np.asarray(x, dtype=np.float64)
-    totals = x.sum(1, keepdims=True)
-    return np.log1p(np.divide(x * library_size, totals, out=np.zeros_like(x, dtype=np.float64),
-                              where=totals > 0)).astype(np.float32)
+    x = normalize_total(x, library_size)
+    return np.log1p(x.toarray() if sparse.issparse(x) else x).astype(np.float32)
 
 
 def draw_sets(rng: np.random.Generator, pool: np.ndarray, n_sets: int, size: int) -> np.ndarray:
@@ -221,13 +226,8 @@ class RNAGAN(ScsynthModelBase):
 
     def _network_input(self, adata: AnnData, layer: str | None = None) -> np.ndarray:
         """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name)."""
-        missing = [g for g in self.var_names_ if g not in set(adata.var_names)]
-        if missing:
-            raise ValueError(f"{len(missing)} of the model's genes are not in adata.var_names (e.g. {missing[:5]}); "
-                             "pass samples measured on the training genes.")
         layer = self.registry_["setup_args"].get("layer") if layer is None else layer
-        layer = layer if layer is not None and layer in adata.layers else None
-        return log_normalize(get_matrix(adata[:, self.var_names_], layer))
+        return log_normalize(genes_by_name(adata, self.var_names_, layer, what="samples"))
 
     # -- training ------------------------------------------------------------------------------------------
     def train(
@@ -410,7 +410,7 @@ class RNAGAN(ScsynthModelBase):
             for i in range(adata.n_obs):
                 pool = members[members != own_of_target[i]]
                 picks[i] = draw_sets(rng, pool, n_draws, n_refs)
-            logits[:, j] = self._mean_logits(target_x, ref_x, picks, batch_size)
+            logits[:, j] = self._over_draws(self.module.discriminator, target_x, ref_x, picks, batch_size)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         frame = pd.DataFrame(probs, index=adata.obs_names, columns=names)
@@ -422,18 +422,16 @@ class RNAGAN(ScsynthModelBase):
         return frame
 
     @torch.inference_mode()
-    def _mean_logits(self, target_x: np.ndarray, ref_x: np.ndarray, picks: np.ndarray, batch_size: int) -> np.ndarray:
+    def _over_draws(self, fn, target_x: np.ndarray, ref_x: np.ndarray, picks: np.ndarray, batch_size: int):
+        """``fn(target, refs)`` for every (sample, draw) of ``picks`` (samples, draws, n_refs), averaged over draws."""
         n, draws, k = picks.shape
-        flat_t = np.repeat(np.arange(n), draws)
-        flat_r = picks.reshape(n * draws, k)
-        out = np.empty(n * draws, dtype=np.float64)
+        flat_t, flat_r = np.repeat(np.arange(n), draws), picks.reshape(n * draws, k)
         device = next(self.module.parameters()).device
-        for start in range(0, n * draws, batch_size):
-            sl = slice(start, start + batch_size)
-            t = torch.as_tensor(target_x[flat_t[sl]], device=device)
-            r = torch.as_tensor(ref_x[flat_r[sl]], device=device)
-            out[sl] = self.module.discriminator(t, r).double().cpu().numpy()
-        return out.reshape(n, draws).mean(1)
+        out = [fn(torch.as_tensor(target_x[flat_t[sl]], device=device),
+                  torch.as_tensor(ref_x[flat_r[sl]], device=device)).double().cpu().numpy()
+               for sl in (slice(s, s + batch_size) for s in range(0, n * draws, batch_size))]
+        out = np.concatenate(out)
+        return out.reshape(n, draws, *out.shape[1:]).mean(1)
 
     @torch.inference_mode()
     def get_latent_representation(
@@ -451,18 +449,9 @@ class RNAGAN(ScsynthModelBase):
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
         target_x, ref_x = self._network_input(adata, layer), self._network_input(self.adata)
-        device = next(self.module.parameters()).device
         picks = rng.integers(0, ref_x.shape[0], size=(adata.n_obs, n_draws, n_refs))
-        flat_t = np.repeat(np.arange(adata.n_obs), n_draws)
-        flat_r = picks.reshape(-1, n_refs)
-        out = np.empty((len(flat_t), self.module.discriminator.n_embedding), dtype=np.float32)
         self.module.eval()
-        for start in range(0, len(flat_t), batch_size):
-            sl = slice(start, start + batch_size)
-            emb = self.module.discriminator.embed(torch.as_tensor(target_x[flat_t[sl]], device=device),
-                                                  torch.as_tensor(ref_x[flat_r[sl]], device=device))
-            out[sl] = emb.cpu().numpy()
-        return out.reshape(adata.n_obs, n_draws, -1).mean(1)
+        return self._over_draws(self.module.discriminator.embed, target_x, ref_x, picks, batch_size).astype(np.float32)
 
     @torch.inference_mode()
     def pathway_activities(self, adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
