@@ -21,6 +21,9 @@ def _read_h5ad(path: str):
     p = Path(path)
     if not p.is_file():
         raise SystemExit(f"error: {p} does not exist (expected an .h5ad file).")
+    if p.suffix == ".h5mu":
+        raise ValueError(f"{p} is a MuData file; this command takes one AnnData (.h5ad): write the modality you "
+                         "want with mudata.read_h5mu(path)[name].write_h5ad(...).")
     return anndata.read_h5ad(p)
 
 
@@ -82,6 +85,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         if args.per_trajectory is None:
             raise ValueError("This is a GeneSys model: pass --per-trajectory N (trajectories per blueprint row).")
         cells = model.generate(args.per_trajectory, trajectories=args.trajectory, seed=args.seed)
+    elif type(model).__name__ == "RNAGAN":
+        if args.n_obs is None or args.label is None:
+            raise ValueError("This is an RNAGAN model: pass -n/--n-obs and --label GROUP (and --modality sc|bulk).")
+        cells = model.generate(args.n_obs, group=args.label, modality=args.modality, seed=args.seed)
     else:
         if args.n_obs is None:
             raise ValueError("Pass -n/--n-obs (number of cells).")
@@ -159,6 +166,94 @@ def _cmd_train_groundgan(args: argparse.Namespace) -> None:
           f"to {args.out}")
 
 
+def _read_rnagan_input(args: argparse.Namespace):
+    """(AnnData or MuData) registered for RNAGAN from an .h5ad (one modality or an obs column) or an .h5mu."""
+    from .model import RNAGAN
+
+    p = Path(args.input)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file (expected an .h5ad or .h5mu file).")
+    is_counts = False if args.normalized else None
+    if p.suffix == ".h5mu":
+        import mudata
+
+        mdata = mudata.read_h5mu(p)
+        modalities = _parse_modalities(args.modalities) if args.modalities else None
+        combined = RNAGAN.setup_mudata(mdata, layer=args.layer, groupby=args.groupby, modalities=modalities,
+                                       is_count_data=is_counts)
+        info = combined.uns["rnagan_input"]
+        print(f"{p.name}: {', '.join(f'{m} ({n} genes)' for m, n in info['n_genes'].items())}; "
+              f"{info['n_shared_genes']} genes shared")
+        return mdata
+    if args.modalities:
+        raise ValueError("--modalities is for .h5mu input; in an .h5ad say the modality with --modality-key "
+                         "(an obs column) or --modality.")
+    adata = _drop_empty(_read_h5ad(p), args.layer)
+    RNAGAN.setup_anndata(adata, layer=args.layer, groupby=args.groupby, modality_key=args.modality_key,
+                         modality=args.modality, is_count_data=is_counts)
+    return adata
+
+
+def _parse_modalities(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, kind = item.partition("=")
+        if not sep or not name or kind not in ("sc", "bulk"):
+            raise ValueError(f"--modalities expects NAME=sc or NAME=bulk, got {item!r}.")
+        out[name] = kind
+    return out
+
+
+def _cmd_train_rnagan(args: argparse.Namespace) -> None:
+    from . import settings
+    from .model import RNAGAN
+
+    settings.seed = args.seed
+    gene_sets = args.gene_sets
+    if gene_sets not in ("hallmark", "reactome_wp_pid") and not Path(gene_sets).is_file():
+        raise FileNotFoundError(f"--gene-sets {gene_sets}: no such file (pass 'hallmark', 'reactome_wp_pid' or a "
+                                "GMT file).")
+    data = _read_rnagan_input(args)
+    model = RNAGAN(data, gene_sets=gene_sets, n_learned=args.n_learned)
+    info = model.gene_sets.summary()
+    print(f"Gene sets: {info['n_sets']} gene sets of {info['name']} {info['version'] or ''}".rstrip()
+          + f" over {info['n_matched_genes']} of {info['n_genes']} genes ({info['n_dropped_sets']} sets dropped "
+          f"with too few genes in the data) + {args.n_learned} learned pathways")
+    model.train(sc_steps=args.sc_steps, bulk_steps=args.bulk_steps, batch_size=args.batch_size, seed=args.seed)
+    model.save(args.out, overwrite=args.overwrite, save_anndata=True)  # jobs draw references from it
+    accuracy = {k: float(v["episode_accuracy_train"].iloc[-1, 0]) for k, v in model.histories_.items()}
+    print(f"Saved RNAGAN ({', '.join(f'{k}: {n} steps' for k, n in model.steps_.items())}; final episode accuracy "
+          f"{', '.join(f'{k} {a:.2f}' for k, a in accuracy.items())}) to {args.out}")
+
+
+def _cmd_stratify(args: argparse.Namespace) -> None:
+    model = _load_any(args.model_dir)
+    if not hasattr(model, "stratify"):
+        raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot stratify; train an RNAGAN.")
+    adata = _read_h5ad(args.input)
+    references = args.references
+    if references is not None and references.endswith(".h5ad"):
+        references = _read_h5ad(references)
+    elif references is not None and references not in adata.obs:
+        raise ValueError(f"--references {references!r} is neither an .h5ad file nor a column of {args.input}'s obs.")
+    probs = model.stratify(adata, references=references, groupby=args.groupby, n_draws=args.n_draws,
+                           n_refs=args.n_refs, calibrate=not args.no_calibrate, key_added=args.key_added,
+                           seed=args.seed)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(args.output)
+    counts = adata.obs[args.key_added].value_counts()
+    print(f"Stratified {adata.n_obs} samples into {len(probs.columns)} groups: "
+          f"{', '.join(f'{g} {n}' for g, n in counts.items())} (median top probability "
+          f"{float(probs.max(axis=1).median()):.2f})")
+    truth = args.groupby or model.groupby
+    if isinstance(references, str) or truth not in adata.obs:
+        truth = None
+    if truth is not None:
+        accuracy = (adata.obs[args.key_added].astype(str) == adata.obs[truth].astype(str)).mean()
+        print(f"Agreement with obs[{truth!r}]: {accuracy:.3f}")
+    print(f"Wrote obs[{args.key_added!r}] and obsm[{args.key_added + '_scores'!r}] to {args.output}")
+
+
 def _parse_assignments(items: Sequence[str] | None, flag: str) -> dict[str, float]:
     out = {}
     for item in items or []:
@@ -233,7 +328,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``scsynth`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="scsynth", description="scsynth: train, generate, evaluate and a demo, from the shell."
+        prog="scsynth", description="scsynth: train, generate, perturb, stratify, evaluate and a demo, from the shell."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -303,6 +398,41 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     gs.set_defaults(func=_cmd_train_genesys)
 
+    rg = train_sub.add_parser("rnagan", help="RNAGAN: pathway-aware episode GAN on single-cell and/or bulk data")
+    rg.add_argument("input", help="training data: .h5ad (samples x gene symbols) or .h5mu (one modality per data type)")
+    rg.add_argument("--groupby", required=True, help="obs column with the group of each sample (cell type, sex...)")
+    rg.add_argument("--out", required=True, help="directory to save the model (with its training data) to")
+    rg.add_argument("--gene-sets", default="hallmark",
+                    help="'hallmark' (bundled MSigDB, default), 'reactome_wp_pid' or a GMT file")
+    rg.add_argument("--modality-key", help=".h5ad: obs column saying 'sc' or 'bulk' per sample")
+    rg.add_argument("--modality", choices=["sc", "bulk"], default="sc",
+                    help=".h5ad without --modality-key: what all samples are (default: sc)")
+    rg.add_argument("--modalities", nargs="+", metavar="NAME=KIND",
+                    help=".h5mu: modality name to sc/bulk, e.g. rna=sc tcga=bulk (default: modalities named sc/bulk)")
+    rg.add_argument("--layer", help="layer with the values (default: X)")
+    rg.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
+    rg.add_argument("--sc-steps", type=int, default=2000, help="single-cell stage batches (default: 2000)")
+    rg.add_argument("--bulk-steps", type=int, default=1000, help="bulk fine-tuning batches (default: 1000)")
+    rg.add_argument("--batch-size", type=int, default=64, help="episodes per batch (default: 64)")
+    rg.add_argument("--n-learned", type=int, default=8, help="learned pathways next to the gene sets (default: 8)")
+    rg.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    rg.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    rg.set_defaults(func=_cmd_train_rnagan)
+
+    strat = sub.add_parser("stratify", help="assign samples to groups with a saved RNAGAN")
+    strat.add_argument("model_dir", help="directory written by 'scsynth train rnagan' or model.save()")
+    strat.add_argument("input", help="samples to stratify (.h5ad, genes matched by symbol)")
+    strat.add_argument("--references", help="labelled references: an .h5ad, or an obs column of INPUT whose "
+                       "labelled samples are the references (default: the model's training data)")
+    strat.add_argument("--groupby", help="group column of the reference .h5ad (default: the model's)")
+    strat.add_argument("--n-draws", type=int, default=20, help="reference sets per sample and group (default: 20)")
+    strat.add_argument("--n-refs", type=int, default=5, help="samples per reference set (default: 5)")
+    strat.add_argument("--no-calibrate", action="store_true", help="skip the temperature fitted on the references")
+    strat.add_argument("--key-added", default="rnagan", help="obs/obsm key to write (default: rnagan)")
+    strat.add_argument("-o", "--output", required=True, help="output .h5ad (the input with the result)")
+    strat.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    strat.set_defaults(func=_cmd_stratify)
+
     pert = sub.add_parser("perturb", help="in-silico TF perturbation with a saved GRouNdGAN")
     pert.add_argument("model_dir", help="directory written by 'scsynth train groundgan' or model.save()")
     pert.add_argument("--knockout", nargs="+", metavar="TF", help="TFs to knock out")
@@ -319,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--per-trajectory", type=int, help="GeneSys: trajectories generated per blueprint row")
     gen.add_argument("--trajectory", action="append", help="GeneSys: only this trajectory (repeatable)")
     gen.add_argument("-o", "--output", required=True, help="output .h5ad")
-    gen.add_argument("--label", help="generate only this label (conditional models)")
+    gen.add_argument("--label", help="generate only this label (conditional models; the group for RNAGAN)")
+    gen.add_argument("--modality", choices=["sc", "bulk"], help="RNAGAN: single-cell or bulk pseudo-samples")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     gen.set_defaults(func=_cmd_generate)
 

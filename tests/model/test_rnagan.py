@@ -152,3 +152,54 @@ def test_markers_plot(trained_rnagan):
     plt.close(fig)
     with pytest.raises(KeyError, match="tl.markers"):
         scsynth.pl.markers(test, key="missing")
+
+
+def test_stratify_calibration_keeps_the_winner_and_fits_the_probabilities(trained_rnagan):
+    model, test = trained_rnagan
+    raw = model.stratify(test, n_draws=8, seed=0, calibrate=False, key_added="raw")
+    cal = model.stratify(test, n_draws=8, seed=0, key_added="cal")
+    assert test.uns["raw"]["params"]["temperature"] == 1.0
+    temperature = test.uns["cal"]["params"]["temperature"]
+    assert 0 < temperature != 1.0
+    assert (test.obs["raw"] == test.obs["cal"]).all()  # same draws, same logits: same winner
+    truth = np.searchsorted(list(cal.columns), test.obs["group"].astype(str))
+
+    def nll(p):
+        return -np.log(np.clip(p.to_numpy()[np.arange(test.n_obs), truth], 1e-12, None)).mean()
+
+    # fitted on the training references, it must also suit held-out samples better than the raw logits
+    assert nll(cal) < nll(raw)
+
+
+def test_setup_mudata_stacks_the_shared_genes(tmp_path):
+    import mudata
+
+    mudata.set_options(pull_on_update=False)
+    cells, bulk = _samples(seed=0), _samples(n_per_group=8, seed=1)[:, 3:].copy()
+    bulk.var_names = [*bulk.var_names[:-1], "only_in_bulk"]
+    mdata = mudata.MuData({"rna": cells, "tissue": bulk})
+    with pytest.raises(ValueError, match="say which is which"):
+        RNAGAN.setup_mudata(mdata, groupby="group")
+    with pytest.raises(KeyError, match="'nope'"):
+        RNAGAN.setup_mudata(mdata, groupby="group", modalities={"nope": "sc"})
+    with pytest.raises(ValueError, match="different one"):
+        RNAGAN.setup_mudata(mdata, groupby="group", modalities={"rna": "sc", "tissue": "sc"})
+    with pytest.raises(KeyError, match="celltype"):
+        RNAGAN.setup_mudata(mdata, groupby="celltype", modalities={"rna": "sc", "tissue": "bulk"})
+    with pytest.raises(ValueError, match="setup_mudata"):
+        RNAGAN(mudata.MuData({"sc": cells.copy()}), gene_sets=GENE_SETS, **SMALL_RG)
+    combined = RNAGAN.setup_mudata(mdata, groupby="group", modalities={"rna": "sc", "tissue": "bulk"})
+    assert combined.n_obs == cells.n_obs + bulk.n_obs and list(combined.var_names) == [f"g{i}" for i in range(3, 39)]
+    assert combined.uns["rnagan_input"]["n_shared_genes"] == 36
+    assert (combined.obs["modality"] == "bulk").sum() == bulk.n_obs
+    assert "modality" not in cells.obs and list(cells.var_names)[0] == "g0"  # the MuData is left alone
+    model = RNAGAN(mdata, gene_sets=GENE_SETS, **SMALL_RG)
+    model.train(sc_steps=20, bulk_steps=10, batch_size=8, n_refs=(3, 5))
+    assert set(model.steps_) == {"sc_warmup", "sc", "bulk"}
+    assert model.input_summary_["n_genes"] == {"rna": 40, "tissue": 37}
+    bulk_samples = model.generate(6, group="type 1", modality="bulk", seed=0)
+    assert bulk_samples.n_vars == 36 and (bulk_samples.obs["modality"] == "bulk").all()
+    model.save(tmp_path / "mu", save_anndata=True)
+    loaded = RNAGAN.load(tmp_path / "mu")
+    assert loaded.input_summary_ == model.input_summary_
+    assert (loaded.generate(6, group="type 1", modality="bulk", seed=0).X != bulk_samples.X).nnz == 0

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+import warnings
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from anndata import concat as ad_concat
 from scipy import sparse
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
@@ -31,7 +35,11 @@ from ..train._quiet import quiet_lightning
 from ._base import ScsynthModelBase, genes_by_name
 from ._generated import provenance, scale_to_library
 
+logger = logging.getLogger(__name__)
+
 MODALITIES = ("sc", "bulk")
+#: obs column of the AnnData that :meth:`RNAGAN.setup_mudata` builds from a MuData.
+MUDATA_MODALITY_KEY = "modality"
 #: Every sample is normalised to this total, then log1p transformed, before the networks see it.
 NETWORK_LIBRARY_SIZE = 1e4
 
@@ -99,6 +107,12 @@ class RNAGAN(ScsynthModelBase):
         n_noise: int = 16,
         dropout: float = 0.1,
     ) -> None:
+        if adata is not None and not isinstance(adata, AnnData):  # a MuData registered with setup_mudata
+            combined = self._mudata_inputs.get(adata)
+            if combined is None:
+                raise ValueError(f"Register the {type(adata).__name__} first with RNAGAN.setup_mudata(mdata, "
+                                 "groupby=...).")
+            adata = combined
         super().__init__(adata, registry)
         if isinstance(gene_sets, dict):
             matched = MatchedGeneSets.from_dict(gene_sets)
@@ -122,6 +136,8 @@ class RNAGAN(ScsynthModelBase):
         self.histories_: dict[str, dict[str, pd.DataFrame]] = {}
         self.steps_: dict[str, int] = {}
         self.train_libraries_: dict[str, dict[str, np.ndarray]] = {}
+        #: how a MuData input was combined (modalities, genes per modality, shared genes); empty otherwise
+        self.input_summary_: dict[str, Any] = dict(adata.uns.get("rnagan_input", {})) if adata is not None else {}
         self._model_summary_string = (
             f"RNAGAN: {matched.n_sets} gene sets ({matched.n_memberships} memberships) + {n_learned} learned "
             f"pathways over {matched.n_genes} genes; hidden {tuple(hidden)}, latent {n_latent}, noise {n_noise}."
@@ -203,6 +219,104 @@ class RNAGAN(ScsynthModelBase):
         adata_manager.register_fields(adata, **kwargs)
         cls.register_manager(adata_manager)
 
+    #: MuData registered with :meth:`setup_mudata` -> the AnnData built from it (dropped with the MuData)
+    _mudata_inputs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: Any,
+        layer: str | None = None,
+        groupby: str | None = None,
+        *,
+        modalities: Mapping[str, str] | None = None,
+        is_count_data: bool | dict[str, bool] | None = None,
+        **kwargs: Any,
+    ) -> AnnData:
+        """Register a MuData with one modality per data type (single-cell and/or bulk) for :class:`RNAGAN`.
+
+        The modalities are stacked into one AnnData over the genes they share (matched by symbol;
+        the intersection is logged and kept in ``uns["rnagan_input"]`` and the model's
+        ``input_summary_``), with ``obs["modality"]`` saying ``"sc"`` or ``"bulk"``, then registered
+        with :meth:`setup_anndata`. ``RNAGAN(mdata)`` trains on it; the stacked AnnData is also returned.
+        The MuData itself is not modified.
+
+        Parameters
+        ----------
+        mdata
+            MuData; each used modality has samples x genes and ``obs[groupby]``.
+        layer
+            Layer with the values in every modality; ``.X`` when ``None``.
+        groupby
+            ``obs`` column (of each modality) with the group of each sample.
+        modalities
+            MuData modality name -> ``"sc"`` or ``"bulk"``, e.g. ``{"rna": "sc", "tcga": "bulk"}``.
+            Default: modalities named ``sc`` and ``bulk``. Modalities not listed are ignored.
+        is_count_data
+            As in :meth:`setup_anndata`, keyed by ``"sc"``/``"bulk"``.
+
+        Returns
+        -------
+        The stacked, registered AnnData.
+
+        Examples
+        --------
+        >>> mdata = mudata.MuData({"sc": cells, "bulk": samples})  # doctest: +SKIP
+        >>> RNAGAN.setup_mudata(mdata, groupby="cell_type")  # doctest: +SKIP
+        >>> model = RNAGAN(mdata)  # doctest: +SKIP
+        """
+        mods = dict(mdata.mod)
+        if modalities is None:
+            if not set(mods) <= set(MODALITIES):
+                raise ValueError(f"The MuData's modalities are {sorted(mods)}: say which is which, e.g. "
+                                 f"modalities={{{next(iter(mods))!r}: 'sc'}} (values 'sc' or 'bulk').")
+            modalities = {m: m for m in mods}
+        missing = sorted(set(modalities) - set(mods))
+        if missing:
+            raise KeyError(f"Modalities {missing} are not in the MuData (it has {sorted(mods)}).")
+        bad = {m: t for m, t in modalities.items() if t not in MODALITIES}
+        if bad or len(set(modalities.values())) != len(modalities):
+            raise ValueError(f"modalities must map each MuData modality to a different one of 'sc' and 'bulk'; "
+                             f"got {dict(modalities)}.")
+        if groupby is None:
+            raise ValueError("RNAGAN learns from groups of samples: pass groupby=<obs column> (e.g. cell type).")
+        for name in modalities:
+            check_obs_key(mods[name], groupby, what=f"groupby (modality {name!r})")
+            if layer is not None and layer not in mods[name].layers:
+                raise KeyError(f"Modality {name!r} has no layer {layer!r} (layers: {list(mods[name].layers)}).")
+        names = list(modalities)
+        shared = pd.Index(mods[names[0]].var_names.astype(str))
+        for name in names[1:]:
+            shared = shared[shared.isin(mods[name].var_names.astype(str))]
+        n_genes = {name: int(mods[name].n_vars) for name in names}
+        if len(shared) == 0:
+            raise ValueError(f"The modalities share no gene names ({n_genes} genes each); use gene symbols in all "
+                             "of them.")
+        summary = {"modalities": dict(modalities), "n_genes": n_genes, "n_shared_genes": int(len(shared))}
+        logger.info("RNAGAN.setup_mudata: %d genes shared by %s", len(shared),
+                    ", ".join(f"{m} ({n})" for m, n in n_genes.items()))
+        if len(shared) < 0.5 * min(n_genes.values()):
+            warnings.warn(f"The modalities share only {len(shared)} genes ({n_genes} each); the model uses those.",
+                          stacklevel=2)
+        parts = []
+        for name, kind in modalities.items():
+            sub = mods[name]
+            x = genes_by_name(sub, shared, layer, what=f"modality {name!r}")
+            x = sparse.csr_matrix(x, dtype=np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
+            obs = pd.DataFrame({groupby: sub.obs[groupby].astype(str).to_numpy(), MUDATA_MODALITY_KEY: kind},
+                               index=[f"{name}:{o}" for o in sub.obs_names])
+            parts.append(AnnData(x, obs=obs, var=pd.DataFrame(index=shared)))
+        if any(sparse.issparse(p.X) for p in parts):  # one storage for the stack
+            for p in parts:
+                p.X = sparse.csr_matrix(p.X)
+        combined = parts[0] if len(parts) == 1 else ad_concat(parts)
+        combined.obs[groupby] = pd.Categorical(combined.obs[groupby])
+        combined.uns["rnagan_input"] = summary
+        cls.setup_anndata(combined, groupby=groupby, modality_key=MUDATA_MODALITY_KEY, is_count_data=is_count_data,
+                          **kwargs)
+        cls._mudata_inputs[mdata] = combined
+        return combined
+
     # -- registry accessors ----------------------------------------------------------------------------
     @property
     def groupby(self) -> str:
@@ -276,6 +390,12 @@ class RNAGAN(ScsynthModelBase):
         x = self._network_input(self.adata)
         groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
         modalities = self._modalities(self.adata)
+        labels = self.adata.obs[self.groupby].astype(str).to_numpy()
+        for mod in MODALITIES:
+            sizes = pd.Series(labels[modalities == mod]).value_counts()
+            if (sizes < 2).any():
+                warnings.warn(f"{mod} groups with a single sample take no part in training (no reference set can "
+                              f"be drawn for them): {sorted(sizes.index[sizes < 2])}.", stacklevel=2)
         budget = {"sc": int(sc_steps), "bulk": int(bulk_steps)}
         present = [m for m in MODALITIES if budget[m] > 0 and (modalities == m).any()]
         if not present:
@@ -355,6 +475,7 @@ class RNAGAN(ScsynthModelBase):
         groupby: str | None = None,
         n_draws: int = 20,
         n_refs: int = 5,
+        calibrate: bool = True,
         key_added: str = "rnagan",
         seed: int | None = None,
         batch_size: int = 2048,
@@ -365,6 +486,11 @@ class RNAGAN(ScsynthModelBase):
         drawn (never containing the sample itself) and the discriminator's logits are averaged; a
         softmax over groups turns the mean logits into probabilities. Groups need not have been seen in
         training: any labelled references work, down to ``n_refs`` samples per group.
+
+        The discriminator's logits are not probabilities (membership of one set, not a choice among
+        groups), so by default they are calibrated: each reference (up to 50 per group) is scored
+        against the groups with itself left out, and one temperature is fitted to their known labels
+        by maximum likelihood. It changes the probabilities, never the winning group.
 
         Parameters
         ----------
@@ -378,9 +504,11 @@ class RNAGAN(ScsynthModelBase):
             Group column of a reference AnnData (default: the model's ``groupby``).
         n_draws, n_refs
             Reference sets per (sample, group) and their size.
+        calibrate
+            Fit the softmax temperature on the references (leave one out); ``False``: temperature 1.
         key_added
             ``obs[key_added]`` (best group), ``obsm[key_added + "_scores"]`` (probabilities),
-            ``uns[key_added]["params"]``.
+            ``uns[key_added]["params"]`` (including the fitted ``temperature``).
         seed, batch_size
             Seed of the draws; episodes per forward pass.
 
@@ -391,7 +519,6 @@ class RNAGAN(ScsynthModelBase):
         self._check_trained()
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        target_x = self._network_input(adata)
         ref_x, ref_labels, ref_own = self._reference_pool(references, adata, groupby)
         names = sorted(set(ref_labels))
         sizes = {g: int((ref_labels == g).sum()) for g in names}
@@ -399,27 +526,55 @@ class RNAGAN(ScsynthModelBase):
         if small:
             raise ValueError(f"Groups with fewer references than n_refs={n_refs}: {small}; lower n_refs or add "
                              "references.")
+        if len(names) < 2:
+            raise ValueError(f"Stratifying needs references of at least 2 groups; got only {names}.")
+        target_x = self._network_input(adata)
         own_of_target = np.full(adata.n_obs, -1)
         if references is None and adata is self.adata or isinstance(references, str):
             own_of_target[ref_own[ref_own >= 0]] = np.flatnonzero(ref_own >= 0)
-        logits = np.zeros((adata.n_obs, len(names)), dtype=np.float64)
-        self.module.eval()
-        for j, g in enumerate(names):
-            members = np.flatnonzero(ref_labels == g)
-            picks = np.empty((adata.n_obs, n_draws, n_refs), dtype=np.int64)
-            for i in range(adata.n_obs):
-                pool = members[members != own_of_target[i]]
-                picks[i] = draw_sets(rng, pool, n_draws, n_refs)
-            logits[:, j] = self._over_draws(self.module.discriminator, target_x, ref_x, picks, batch_size)
+        logits = self._group_logits(target_x, own_of_target, ref_x, ref_labels, names, n_draws, n_refs, rng,
+                                    batch_size)
+        temperature = 1.0
+        if calibrate:
+            temperature = self._fit_temperature(ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size)
+        logits = logits / temperature
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         frame = pd.DataFrame(probs, index=adata.obs_names, columns=names)
         adata.obs[key_added] = pd.Categorical(np.asarray(names)[probs.argmax(1)], categories=names)
         adata.obsm[f"{key_added}_scores"] = frame
         adata.uns[key_added] = {"params": {"n_draws": n_draws, "n_refs": n_refs, "seed": seed,
+                                           "calibrate": calibrate, "temperature": temperature,
                                            "references": references if isinstance(references, str) else
                                            ("training data" if references is None else "AnnData")}}
         return frame
+
+    def _group_logits(self, target_x, own_of_target, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size):
+        """Mean discriminator logit of each target against ``n_draws`` sets of each group (own row left out)."""
+        logits = np.zeros((len(target_x), len(names)), dtype=np.float64)
+        self.module.eval()
+        for j, g in enumerate(names):
+            members = np.flatnonzero(ref_labels == g)
+            picks = np.empty((len(target_x), n_draws, n_refs), dtype=np.int64)
+            for i in range(len(target_x)):
+                pool = members[members != own_of_target[i]]
+                picks[i] = draw_sets(rng, pool, n_draws, n_refs)
+            logits[:, j] = self._over_draws(self.module.discriminator, target_x, ref_x, picks, batch_size)
+        return logits
+
+    def _fit_temperature(self, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size, per_group: int = 50):
+        """Softmax temperature that maximises the likelihood of the references' own labels (leave one out)."""
+        from scipy.optimize import minimize_scalar
+        from scipy.special import log_softmax
+
+        rows = np.concatenate([rng.permutation(np.flatnonzero(ref_labels == g))[:per_group] for g in names])
+        logits = self._group_logits(ref_x[rows], rows, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size)
+        truth = np.searchsorted(names, ref_labels[rows])
+
+        def nll(log_t: float) -> float:
+            return -log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(rows)), truth].mean()
+
+        return float(np.exp(minimize_scalar(nll, bounds=(-6.0, 6.0), method="bounded").x))
 
     @torch.inference_mode()
     def _over_draws(self, fn, target_x: np.ndarray, ref_x: np.ndarray, picks: np.ndarray, batch_size: int):

@@ -16,6 +16,7 @@ def stratify(
     groupby: str | None = None,
     n_draws: int = 20,
     n_refs: int = 5,
+    calibrate: bool = True,
     key_added: str = "rnagan",
     seed: int | None = None,
     copy: bool = False,
@@ -28,7 +29,7 @@ def stratify(
         Samples to stratify.
     model
         A trained :class:`~scsynth.model.RNAGAN`.
-    references, groupby, n_draws, n_refs, seed
+    references, groupby, n_draws, n_refs, calibrate, seed
         See :meth:`~scsynth.model.RNAGAN.stratify`.
     key_added
         ``obs[key_added]``, ``obsm[key_added + "_scores"]``, ``uns[key_added]``.
@@ -43,7 +44,7 @@ def stratify(
         raise TypeError(f"{type(model).__name__} cannot stratify; pass a trained RNAGAN.")
     adata = adata.copy() if copy else adata
     model.stratify(adata, references=references, groupby=groupby, n_draws=n_draws, n_refs=n_refs,
-                   key_added=key_added, seed=seed)
+                   calibrate=calibrate, key_added=key_added, seed=seed)
     return adata if copy else None
 
 
