@@ -53,6 +53,8 @@ def test_setup_errors_are_clear():
     adata.obs["modality"] = "tissue"
     with pytest.raises(ValueError, match="'sc' or 'bulk'"):
         RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality")
+    with pytest.raises(KeyError, match="data_type"):
+        RNAGAN.setup_anndata(adata, groupby="group", modality_key="data_type")
 
 
 def test_gene_sets_must_match_the_genes():
@@ -66,6 +68,9 @@ def test_training_stages_and_history(trained_rnagan):
     model, _ = trained_rnagan
     assert set(model.steps_) == {"sc_warmup", "sc"} and model.steps_["sc_warmup"] >= 75 and model.steps_["sc"] >= 75
     assert "generator_loss_train" not in model.histories_["sc_warmup"]
+    # each stage keeps the weights of its best history row, which is one of its rows
+    assert set(model.best_epochs_) == {"sc_warmup", "sc"}
+    assert all(0 <= e < len(model.histories_[k]["episode_accuracy_train"]) for k, e in model.best_epochs_.items())
     hist = model.histories_["sc"]
     assert hist["episode_accuracy_train"].iloc[-1, 0] > 0.6 and "generator_loss_train" in hist
 

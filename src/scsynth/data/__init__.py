@@ -1,7 +1,7 @@
 """Reading and preparing inputs: bundled datasets, input checks and expression-matrix helpers."""
 
 from ._blueprint import Blueprint, as_time_steps, read_blueprint, read_genesys_annotations
-from ._datasets import hsmm_myoblast, pbmc68k_normalized
+from ._datasets import geuvadis_lcl, hsmm_myoblast, pbmc68k_normalized
 from ._gene_sets import MatchedGeneSets, match_gene_sets, read_gene_sets
 from ._grn import control_grns, read_grn, tf_list, top_k_grn
 from ._infer_grn import infer_grn
@@ -20,6 +20,7 @@ __all__ = [
     "check_values",
     "control_grns",
     "get_matrix",
+    "geuvadis_lcl",
     "hsmm_myoblast",
     "infer_grn",
     "match_gene_sets",

@@ -59,9 +59,35 @@ def hsmm_myoblast() -> AnnData:
     >>> adata.shape
     (271, 2000)
     """
+    return _read_resource("hsmm_myoblast_2000hvg.h5ad")
+
+
+def geuvadis_lcl() -> AnnData:
+    """Bulk RNA-seq of 85 lymphoblastoid cell lines (GEUVADIS) with their donors' sex, raw counts.
+
+    Bioconductor DEGreport's ``humanGender`` data: 85 samples (41 female, 44 male) x 10,003 genes
+    (symbols, Ensembl IDs in ``var["gene_id"]``), integer counts. A bulk task with a known answer:
+    sex-chromosome genes separate the groups. Bundled (MIT license); no download.
+
+    Returns
+    -------
+    AnnData with sparse counts in ``.X`` and ``obs["sex"]`` (``"Female"``/``"Male"``).
+
+    Examples
+    --------
+    >>> import scsynth
+    >>> bulk = scsynth.data.geuvadis_lcl()
+    >>> bulk.shape
+    (85, 10003)
+    """
+    return _read_resource("geuvadis_lcl_counts.h5ad")
+
+
+def _read_resource(name: str) -> AnnData:
+    """An AnnData bundled in ``scsynth/data/resources``."""
     from importlib.resources import files
 
     import anndata
 
-    with files("scsynth.data").joinpath("resources/hsmm_myoblast_2000hvg.h5ad").open("rb") as handle:
+    with files("scsynth.data").joinpath(f"resources/{name}").open("rb") as handle:
         return anndata.read_h5ad(handle)

@@ -44,10 +44,20 @@ MUDATA_MODALITY_KEY = "modality"
 NETWORK_LIBRARY_SIZE = 1e4
 
 
-def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE) -> np.ndarray:
-    """``log1p`` of each row scaled to ``library_size`` (dense float32); all-zero rows stay 0."""
+def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE, *, dense: bool = True):
+    """``log1p`` of each row scaled to ``library_size`` (float32); all-zero rows stay 0.
+
+    Dense unless ``dense=False`` and ``x`` is sparse (training keeps large data sparse; batches are
+    densified row by row).
+    """
     x = normalize_total(x, library_size)
-    return np.log1p(x.toarray() if sparse.issparse(x) else x).astype(np.float32)
+    if sparse.issparse(x):
+        if not dense:
+            x = sparse.csr_matrix(x, dtype=np.float32)
+            x.data = np.log1p(x.data)
+            return x
+        x = x.toarray()
+    return np.log1p(x).astype(np.float32)
 
 
 def draw_sets(rng: np.random.Generator, pool: np.ndarray, n_sets: int, size: int) -> np.ndarray:
@@ -135,6 +145,8 @@ class RNAGAN(ScsynthModelBase):
         self.pathway_names_ = pathways.output_names(list(matched.sets))
         self.histories_: dict[str, dict[str, pd.DataFrame]] = {}
         self.steps_: dict[str, int] = {}
+        #: per stage, the history row whose weights were kept (best episode accuracy)
+        self.best_epochs_: dict[str, int] = {}
         self.train_libraries_: dict[str, dict[str, np.ndarray]] = {}
         #: how a MuData input was combined (modalities, genes per modality, shared genes); empty otherwise
         self.input_summary_: dict[str, Any] = dict(adata.uns.get("rnagan_input", {})) if adata is not None else {}
@@ -338,10 +350,10 @@ class RNAGAN(ScsynthModelBase):
             return adata.obs[args["modality_key"]].astype(str).to_numpy()
         return np.full(adata.n_obs, args.get("modality", "sc"))
 
-    def _network_input(self, adata: AnnData, layer: str | None = None) -> np.ndarray:
+    def _network_input(self, adata: AnnData, layer: str | None = None, *, dense: bool = True):
         """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name)."""
         layer = self.registry_["setup_args"].get("layer") if layer is None else layer
-        return log_normalize(genes_by_name(adata, self.var_names_, layer, what="samples"))
+        return log_normalize(genes_by_name(adata, self.var_names_, layer, what="samples"), dense=dense)
 
     # -- training ------------------------------------------------------------------------------------------
     def train(
@@ -364,6 +376,8 @@ class RNAGAN(ScsynthModelBase):
         that runs starts with ``warmup_steps`` discriminator-only steps (the original's first stage;
         default: half of that stage's budget: on 85 bulk samples membership was learned only after
         about 300 such steps, and an earlier adversarial phase stopped it). Learned pathways are frozen for the bulk stage.
+        Each stage ends with the weights of its history row (about 50 batches) with the best episode
+        accuracy (``model.best_epochs_``): a late adversarial collapse of the discriminator is not kept.
         ``model.histories_`` holds each stage's per-epoch history (:data:`~scsynth.train.RNAGAN_HISTORY_KEYS`).
 
         Parameters
@@ -387,7 +401,7 @@ class RNAGAN(ScsynthModelBase):
         """
         self._check_has_data("train")
         seed = settings.seed if seed is None else int(seed)
-        x = self._network_input(self.adata)
+        x = self._network_input(self.adata, dense=False)  # sparse stays sparse: 100k cells fit in memory
         groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
         modalities = self._modalities(self.adata)
         labels = self.adata.obs[self.groupby].astype(str).to_numpy()
@@ -429,7 +443,12 @@ class RNAGAN(ScsynthModelBase):
         from scvi.train import TrainRunner
 
         lightning.seed_everything(seed, verbose=False)
-        callbacks = list(trainer_kwargs.pop("callbacks", []))
+        from ..train import BestStateTracker
+
+        # adversarial training can leave the discriminator in a worse state than it reached (a late collapse
+        # flattens its logits): keep the weights of the history row where it told episodes apart best
+        best = BestStateTracker("episode_accuracy_train", mode="max")
+        callbacks = [*trainer_kwargs.pop("callbacks", []), best]
         show = trainer_kwargs.pop("enable_progress_bar", settings.progress)
         if show:
             callbacks.append(EpochProgressBar(f"RNAGAN stage {name}"))
@@ -441,6 +460,9 @@ class RNAGAN(ScsynthModelBase):
                         accelerator=accelerator or settings.accelerator, devices=devices, limit_val_batches=0,
                         enable_progress_bar=show, simple_progress_bar=False, enable_model_summary=False,
                         callbacks=callbacks, **trainer_kwargs)()
+        if best.state is not None:
+            self.module.load_state_dict(best.state)
+            self.best_epochs_[name] = int(best.epoch)
         history = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         old = self.histories_.get(name, {})
         self.histories_[name] = {k: pd.concat([old[k], v]) if k in old else v for k, v in history.items()}

@@ -65,9 +65,13 @@ class GeneSysTrainingPlan(TrainingPlan):
 
 
 class BestStateTracker(lightning.Callback):
-    """Keep a copy of the module's weights at the epoch with the lowest ``monitor``."""
+    """Keep a copy of the module's weights at the epoch with the lowest (``mode="max"``: highest) ``monitor``."""
 
-    def __init__(self, monitor: str, best: float = float("inf")) -> None:
+    def __init__(self, monitor: str, best: float | None = None, *, mode: str = "min") -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.sign = 1.0 if mode == "min" else -1.0
+        best = float("inf") * self.sign if best is None else best
         self.monitor, self.best, self.state, self.epoch = monitor, best, None, None
 
     def _check(self, trainer: lightning.Trainer, plan: lightning.LightningModule) -> None:
@@ -75,7 +79,7 @@ class BestStateTracker(lightning.Callback):
         if value is None or trainer.sanity_checking:
             return
         value = float(value)
-        if value < self.best:
+        if self.sign * value < self.sign * self.best:
             self.best, self.epoch = value, trainer.current_epoch
             self.state = copy.deepcopy(plan.module.state_dict())
 

@@ -99,6 +99,11 @@ class RNAGANTrainingPlan(lightning.LightningModule):
             loss = loss + self.l1 * pathways.l1_penalty()
         return loss, metrics
 
+    @property
+    def module(self) -> torch.nn.Module:
+        """The networks, under the name scvi-tools' plans (and :class:`BestStateTracker`) use."""
+        return self.networks
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         opt_d, opt_g = self.optimizers()
         loss_d, metrics = self._discriminator_loss(batch)
