@@ -150,7 +150,7 @@ def _write_cli_help() -> None:
 def _copy_benchmark_tables() -> None:
     """Copy the markdown tables the benchmark scripts wrote into generated/, for the model pages to include."""
     results = HERE.parent / "benchmarks" / "results"
-    for name in ("groundgan_speed", "groundgan_grn", "groundgan_realism", "genesys"):
+    for name in ("groundgan_speed", "groundgan_grn", "groundgan_realism", "genesys", "rnagan"):
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `python benchmarks/{name}.py` to fill this table)\n"
         _write_if_changed(HERE / "generated" / f"{name}.md", text)
