@@ -96,7 +96,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         cells = model.generate(args.n_obs, seed=args.seed, **kwargs)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     cells.write_h5ad(args.output)
-    print(f"Wrote {cells.n_obs} generated cells x {cells.n_vars} genes to {args.output}")
+    what = "samples" if type(model).__name__ == "RNAGAN" else "cells"
+    print(f"Wrote {cells.n_obs} generated {what} x {cells.n_vars} genes to {args.output}")
 
 
 def _read_genesys_input(args: argparse.Namespace):
@@ -221,8 +222,10 @@ def _cmd_train_rnagan(args: argparse.Namespace) -> None:
           f"with too few genes in the data) + {args.n_learned} learned pathways")
     model.train(sc_steps=args.sc_steps, bulk_steps=args.bulk_steps, batch_size=args.batch_size, seed=args.seed)
     model.save(args.out, overwrite=args.overwrite, save_anndata=True)  # jobs draw references from it
-    accuracy = {k: float(v["episode_accuracy_train"].iloc[-1, 0]) for k, v in model.histories_.items()}
-    print(f"Saved RNAGAN ({', '.join(f'{k}: {n} steps' for k, n in model.steps_.items())}; final episode accuracy "
+    accuracy = {k: float(v["episode_accuracy_train"].iloc[model.best_epochs_.get(k, -1), 0])
+                for k, v in model.histories_.items()}
+    print(f"Saved RNAGAN ({', '.join(f'{k}: {n} steps' for k, n in model.steps_.items())}; episode accuracy of the "
+          "kept weights "
           f"{', '.join(f'{k} {a:.2f}' for k, a in accuracy.items())}) to {args.out}")
 
 

@@ -24,7 +24,7 @@ def test_train_rnagan_stratify_and_generate(tmp_path, capsys):
     assert main(["train", "rnagan", str(data), "--groupby", "group", "--gene-sets", str(gmt), "--out",
                  str(tmp_path / "m"), *FAST]) == 0
     out = capsys.readouterr().out
-    assert "4 gene sets" in out and "Saved RNAGAN (sc_warmup: 20 steps, sc: 20 steps" in out
+    assert "4 gene sets" in out and "Saved RNAGAN (sc_warmup: 20 steps, sc: 20 steps; episode accuracy of the kept weights" in out
     assert RNAGAN.load(tmp_path / "m").gene_sets.n_sets == 4
 
     # references from a column of the input: labelled samples are the references, the rest are scored

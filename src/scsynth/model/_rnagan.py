@@ -684,7 +684,8 @@ class RNAGAN(ScsynthModelBase):
         counts = self.is_count_data.get(modality, False)
         uniforms = torch.rand(normalized.shape, generator=gen) if counts else None
         values = scale_to_library(normalized, library, NETWORK_LIBRARY_SIZE, counts=counts, uniforms=uniforms)
-        obs = pd.DataFrame({self.groupby: pd.Categorical([group] * n_obs), "modality": modality,
+        obs = pd.DataFrame({self.groupby: pd.Categorical([group] * n_obs),
+                            "modality": pd.Categorical([modality] * n_obs, categories=list(MODALITIES)),
                             "library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
         out = AnnData(sparse.csr_matrix(values.numpy()), obs=obs, var=pd.DataFrame(index=self.var_names_))
         if counts:
