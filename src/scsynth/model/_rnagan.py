@@ -469,11 +469,17 @@ class RNAGAN(ScsynthModelBase):
         self.is_trained_ = True
 
     # -- jobs ----------------------------------------------------------------------------------------------
-    def _reference_pool(self, references: AnnData | str | None, adata: AnnData, groupby: str | None):
-        """(log-normalised reference matrix, group names per reference, reference index in adata or -1)."""
+    def _reference_pool(self, references: AnnData | str | None, adata: AnnData, groupby: str | None,
+                        adata_x: np.ndarray | None = None):
+        """(log-normalised reference matrix, group names per reference, reference index in adata or -1).
+
+        ``adata_x``, the network input of ``adata`` when already computed, is reused where the references
+        are ``adata``'s own samples.
+        """
         if references is None:
             self._check_has_data("draw references from its training data (pass references=)")
-            ref_x = self._network_input(self.adata)
+            same = adata is self.adata and adata_x is not None
+            ref_x = adata_x if same else self._network_input(self.adata)
             labels = self.adata.obs[self.groupby].astype(str).to_numpy()
             own = np.full(len(labels), -1)
             if adata is self.adata:
@@ -484,7 +490,8 @@ class RNAGAN(ScsynthModelBase):
                 raise KeyError(f"references={references!r} is not a column of adata.obs.")
             col = adata.obs[references]
             keep = col.notna().to_numpy()
-            return self._network_input(adata[keep]), col[keep].astype(str).to_numpy(), np.flatnonzero(keep)
+            ref_x = adata_x[keep] if adata_x is not None else self._network_input(adata[keep])
+            return ref_x, col[keep].astype(str).to_numpy(), np.flatnonzero(keep)
         key = groupby or self.groupby
         col = check_obs_key(references, key, what="groupby")
         return self._network_input(references), col.astype(str).to_numpy(), np.full(references.n_obs, -1)
@@ -541,7 +548,8 @@ class RNAGAN(ScsynthModelBase):
         self._check_trained()
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        ref_x, ref_labels, ref_own = self._reference_pool(references, adata, groupby)
+        target_x = self._network_input(adata)
+        ref_x, ref_labels, ref_own = self._reference_pool(references, adata, groupby, target_x)
         names = sorted(set(ref_labels))
         sizes = {g: int((ref_labels == g).sum()) for g in names}
         small = {g: n for g, n in sizes.items() if n < n_refs}
@@ -550,7 +558,6 @@ class RNAGAN(ScsynthModelBase):
                              "references.")
         if len(names) < 2:
             raise ValueError(f"Stratifying needs references of at least 2 groups; got only {names}.")
-        target_x = self._network_input(adata)
         own_of_target = np.full(adata.n_obs, -1)
         if references is None and adata is self.adata or isinstance(references, str):
             own_of_target[ref_own[ref_own >= 0]] = np.flatnonzero(ref_own >= 0)
