@@ -156,3 +156,43 @@ def trained_genesys():
     model = scsynth.model.GeneSys(adata, blueprint=BRANCHING_BLUEPRINT, **SMALL_GS)
     model.train(max_epochs=30, batch_size=16, seed=0)
     return model
+
+
+# -- RNAGAN -------------------------------------------------------------------------------------------
+SMALL_RG = {"hidden": (64, 16), "n_latent": 8, "n_noise": 4, "n_learned": 2, "dropout": 0.0}
+#: pathway k = the 5 genes that group k raises (so pathway activities should separate the groups)
+GENE_SETS = pd.DataFrame({"source": [f"SET_{k}" for k in range(4) for _ in range(5)],
+                          "target": [f"g{i}" for i in range(20)]})
+
+
+def rnagan_samples(n_per_group=30, n_genes=40, seed=0, modality=None):
+    """Poisson counts of 4 groups ("type 0".."type 3") in obs['group']; group k raises genes 5k..5k+4."""
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(2.0, 3.0, size=n_genes)
+    xs, labels = [], []
+    for g in range(4):
+        mean = base.copy()
+        mean[5 * g: 5 * g + 5] *= 4
+        xs.append(rng.poisson(mean * rng.lognormal(0, 0.2, size=(n_per_group, 1)) * 10))
+        labels += [f"type {g}"] * n_per_group
+    obs = pd.DataFrame({"group": pd.Categorical(labels)}, index=[f"s{i}" for i in range(len(labels))])
+    if modality is not None:
+        obs["modality"] = modality
+    return anndata.AnnData(sparse.csr_matrix(np.vstack(xs).astype(np.float32)), obs=obs,
+                           var=pd.DataFrame(index=[f"g{i}" for i in range(n_genes)]))
+
+
+@pytest.fixture(scope="session")
+def trained_rnagan():
+    """An RNAGAN trained 150 steps on 80 of 120 samples; returns (model, the 40 held-out samples)."""
+    import scsynth
+    from scsynth.model import RNAGAN
+
+    scsynth.settings.seed = 0
+    adata = rnagan_samples()
+    train = adata[np.arange(adata.n_obs) % 3 != 0].copy()
+    RNAGAN.setup_anndata(train, groupby="group")
+    model = RNAGAN(train, gene_sets=GENE_SETS, **SMALL_RG)
+    model.train(sc_steps=150, batch_size=32, n_refs=(3, 10), seed=0,
+                plan_kwargs={"lr_discriminator": 2e-3, "lr_generator": 1e-3})
+    return model, adata[np.arange(adata.n_obs) % 3 == 0].copy()

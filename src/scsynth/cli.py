@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 import time
 import warnings
@@ -14,24 +16,102 @@ import numpy as np
 
 logger = logging.getLogger("scsynth.cli")
 
+DEBUG_ENV = "SCSYNTH_DEBUG"
+
+
+def _number(kind: type, test, what: str):
+    """An argparse ``type=`` that also checks the range, so a bad flag fails before any work."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not test(value):  # NaN fails every test
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+_positive_int = _number(int, lambda v: v > 0, "a positive integer")
+_non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+_non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
+_fraction = _number(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+_open_fraction = _number(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
+
+
+def _check_out_dir(path: str, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse an existing ``--out`` before any long work: ``model.save`` would only fail after training."""
+    from .model._save_load import MANIFEST_FILE
+
+    out = Path(path)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{flag} {out} is an existing file; {flag} names a directory to save the model to: "
+                         f"choose another {flag}.")
+    if not overwrite:
+        raise ValueError(
+            f"{flag} {out} already exists; pass --overwrite to replace it, or choose another {flag}."
+        )
+    if not (out / MANIFEST_FILE).is_file():
+        raise ValueError(
+            f"{flag} {out} exists and is not a scsynth model directory (no {MANIFEST_FILE}); --overwrite "
+            f"only replaces a saved model: choose another {flag} or remove it yourself."
+        )
+
+
+def _check_out_file(path: str, overwrite: bool, flag: str = "-o/--output") -> None:
+    """Refuse an existing output file (or a directory) before loading the model or reading data."""
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"{flag} {out} is a directory; pass a file path such as {out / 'out.h5ad'}.")
+    if out.exists() and not overwrite:
+        raise ValueError(
+            f"{flag} {out} already exists; pass --overwrite to replace it, or choose another {flag}."
+        )
+
 
 def _read_h5ad(path: str):
     import anndata
 
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory; pass an .h5ad file.")
     if not p.is_file():
-        raise SystemExit(f"error: {p} does not exist (expected an .h5ad file).")
+        raise FileNotFoundError(f"{p} does not exist (expected an .h5ad file).")
     if p.suffix == ".h5mu":
         raise ValueError(f"{p} is a MuData file; this command takes one AnnData (.h5ad): write the modality you "
                          "want with mudata.read_h5mu(path)[name].write_h5ad(...).")
-    return anndata.read_h5ad(p)
+    return _reading(p, anndata.read_h5ad, "an .h5ad")
 
 
-def _drop_empty(adata, layer: str | None):
-    """The CLI owns its copy of the data, so it drops all-zero genes/cells (with a warning) instead of failing."""
-    from .data import get_matrix
+def _reading(path: Path, reader, what: str):
+    """``reader(path)``; a corrupt, truncated or empty file fails with one error that names it."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); expected {what} file.")
+    try:
+        return reader(path)
+    except Exception as err:  # noqa: BLE001 - h5py/anndata raise OSError, KeyError, ... for a damaged file
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(
+            f"{path} could not be read as {what} file; it may be truncated or corrupt ({detail}). "
+            "Write or download it again."
+        ) from err
+
+
+def _drop_empty(adata, layer: str | None, source: str = "the input"):
+    """The CLI owns its copy of the data: it drops all-zero genes/cells (with a warning) instead of failing.
+
+    NaN, infinite or negative values are an error, checked first: their sums are not "no expression".
+    """
+    from .data import check_values, get_matrix
 
     x = get_matrix(adata, layer)
+    check_values(x, f"{source} ({'layer ' + repr(layer) if layer else '.X'})")
     genes = np.asarray(x.sum(axis=0)).ravel() > 0
     cells = np.asarray(x.sum(axis=1)).ravel() > 0
     if not genes.all() or not cells.all():
@@ -56,7 +136,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .model import ScGAN
 
     settings.seed = args.seed
-    adata = _drop_empty(_read_h5ad(args.input), args.layer)
+    _check_out_dir(args.out, args.overwrite)
+    adata = _drop_empty(_read_h5ad(args.input), args.layer, args.input)
     _setup(ScGAN, adata, args, labels_key=args.labels_key)
     model = ScGAN(adata)
     model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed)
@@ -64,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"Saved {model.__class__.__name__} ({model.n_generator_steps_} generator steps) to {args.out}")
 
 
-def _load_any(model_dir: str):
+def _load_any(model_dir: str, *, trust: bool = False):
     """Load a saved model of whichever class wrote it (read from its ``scsynth.json``)."""
     import json
 
@@ -72,14 +153,35 @@ def _load_any(model_dir: str):
     from .model._save_load import MANIFEST_FILE
 
     manifest = Path(model_dir) / MANIFEST_FILE
-    name = json.loads(manifest.read_text()).get("model", "ScGAN") if manifest.is_file() else "ScGAN"
+    name = "ScGAN"
+    if manifest.is_file():
+        try:
+            name = str(json.loads(manifest.read_text(encoding="utf-8")).get("model", "ScGAN"))
+        except (ValueError, AttributeError) as err:  # not JSON, not UTF-8, or not a JSON object
+            raise ValueError(f"{manifest} is damaged ({err}); save the model again.") from err
     cls = getattr(models, name, None)
     if cls is None:
         raise ValueError(f"{model_dir} holds a {name!r}, which this scsynth version does not know.")
-    return cls.load(model_dir)
+    return cls.load(model_dir, trust=trust)
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> None:
+    from .model._save_load import LEGACY_MODEL_FILE, WEIGHTS_FILE
+
+    path = Path(args.model_dir)
+    if (path / WEIGHTS_FILE).is_file():
+        print(f"{path} is already in the current format (tensors and JSON); nothing to do.")
+        return
+    if not (path / LEGACY_MODEL_FILE).is_file():
+        raise ValueError(f"{path} holds no scsynth model ({LEGACY_MODEL_FILE} is missing).")
+    model = _load_any(args.model_dir, trust=True)
+    model.save(path, overwrite=True, save_anndata=model.adata is not None)
+    print(f"Converted {path} ({type(model).__name__}) to the current format: {LEGACY_MODEL_FILE} (a pickle) was "
+          f"replaced by {WEIGHTS_FILE} and JSON.")
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
+    _check_out_file(args.output, args.overwrite)
     model = _load_any(args.model_dir)
     if type(model).__name__ == "GeneSys":
         if args.per_trajectory is None:
@@ -120,9 +222,10 @@ def _cmd_train_genesys(args: argparse.Namespace) -> None:
     from .model import GeneSys
 
     settings.seed = args.seed
+    _check_out_dir(args.out, args.overwrite)
     if not Path(args.blueprint).is_file():
         raise FileNotFoundError(f"--blueprint {args.blueprint}: no such file (GeneSys' lineage.txt).")
-    adata = _drop_empty(_read_genesys_input(args), args.layer)
+    adata = _drop_empty(_read_genesys_input(args), args.layer, args.input)
     GeneSys.setup_anndata(adata, layer=args.layer, labels_key=args.labels_key, time_key=args.time_key,
                           is_count_data=False if args.normalized else None)
     model = GeneSys(adata, blueprint=args.blueprint, fallback=args.fallback, n_latent=args.n_latent,
@@ -147,7 +250,8 @@ def _cmd_train_groundgan(args: argparse.Namespace) -> None:
     from .model._base import _split_indices
 
     settings.seed = args.seed
-    adata = _drop_empty(_read_h5ad(args.input), args.layer)
+    _check_out_dir(args.out, args.overwrite)
+    adata = _drop_empty(_read_h5ad(args.input), args.layer, args.input)
     _setup(GRouNdGAN, adata, args)
     grn = args.grn
     if grn == "infer":
@@ -178,7 +282,7 @@ def _read_rnagan_input(args: argparse.Namespace):
     if p.suffix == ".h5mu":
         import mudata
 
-        mdata = mudata.read_h5mu(p)
+        mdata = _reading(p, mudata.read_h5mu, "an .h5mu")
         modalities = _parse_modalities(args.modalities) if args.modalities else None
         combined = RNAGAN.setup_mudata(mdata, layer=args.layer, groupby=args.groupby, modalities=modalities,
                                        is_count_data=is_counts)
@@ -189,7 +293,7 @@ def _read_rnagan_input(args: argparse.Namespace):
     if args.modalities:
         raise ValueError("--modalities is for .h5mu input; in an .h5ad say the modality with --modality-key "
                          "(an obs column) or --modality.")
-    adata = _drop_empty(_read_h5ad(p), args.layer)
+    adata = _drop_empty(_read_h5ad(p), args.layer, str(p))
     RNAGAN.setup_anndata(adata, layer=args.layer, groupby=args.groupby, modality_key=args.modality_key,
                          modality=args.modality, is_count_data=is_counts)
     return adata
@@ -210,6 +314,7 @@ def _cmd_train_rnagan(args: argparse.Namespace) -> None:
     from .model import RNAGAN
 
     settings.seed = args.seed
+    _check_out_dir(args.out, args.overwrite)
     gene_sets = args.gene_sets
     if gene_sets not in ("hallmark", "reactome_wp_pid") and not Path(gene_sets).is_file():
         raise FileNotFoundError(f"--gene-sets {gene_sets}: no such file (pass 'hallmark', 'reactome_wp_pid' or a "
@@ -230,6 +335,7 @@ def _cmd_train_rnagan(args: argparse.Namespace) -> None:
 
 
 def _cmd_stratify(args: argparse.Namespace) -> None:
+    _check_out_file(args.output, args.overwrite)
     model = _load_any(args.model_dir)
     if not hasattr(model, "stratify"):
         raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot stratify; train an RNAGAN.")
@@ -271,6 +377,7 @@ def _parse_assignments(items: Sequence[str] | None, flag: str) -> dict[str, floa
 
 
 def _cmd_perturb(args: argparse.Namespace) -> None:
+    _check_out_file(args.output, args.overwrite)
     model = _load_any(args.model_dir)
     if not hasattr(model, "perturb"):
         raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot perturb; train a GRouNdGAN.")
@@ -285,9 +392,20 @@ def _cmd_perturb(args: argparse.Namespace) -> None:
     print(f"Wrote {cells.n_obs} paired cells ({args.n_obs} control + {args.n_obs} perturbed) to {args.output}")
 
 
+_REPORT_FILES = ("report.md", "realism.csv", "real_vs_generated.png")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from ._report import write_report
 
+    report = Path(args.report)
+    if report.exists() and not report.is_dir():
+        raise ValueError(f"--report {report} is an existing file; --report names a directory for report.md, "
+                         "realism.csv and figures: choose another --report.")
+    written = [n for n in _REPORT_FILES if (report / n).exists()]
+    if written and not args.overwrite:
+        raise ValueError(f"--report {report} already holds {', '.join(written)}; pass --overwrite to replace "
+                         "them, or choose another --report.")
     real, sim = _read_h5ad(args.real), _read_h5ad(args.simulated)
     path = write_report(real, sim, args.report, labels_key=args.labels_key, layer=args.layer, n_obs=args.n_obs,
                         seed=args.seed)
@@ -300,6 +418,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from .model import ScGAN
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is an existing file; --out names the demo's output directory.")
     settings.seed = args.seed
     start = time.perf_counter()
     adata = data.pbmc68k_normalized()
@@ -331,9 +451,14 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``scsynth`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="scsynth", description="scsynth: train, generate, perturb, stratify, evaluate and a demo, from the shell."
+        prog="scsynth",
+        description="scsynth: train, generate, perturb, stratify, evaluate and a demo, from the shell.",
+        epilog=f"Failures print one 'error:' line and exit with status 1; for the full traceback pass "
+        f"--debug (before the command) or set {DEBUG_ENV}=1.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show a failure's traceback instead of one error line (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model on an .h5ad file")
@@ -344,9 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     scgan.add_argument("--labels-key", help="obs column to condition on (cscGAN)")
     scgan.add_argument("--layer", help="layer with the values (default: X)")
     scgan.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
-    scgan.add_argument("--max-steps", type=int, default=2000, help="generator steps (default: 2000)")
-    scgan.add_argument("--batch-size", type=int, default=128, help="cells per step (default: 128)")
-    scgan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    scgan.add_argument("--max-steps", type=_positive_int, default=2000,
+                       help="generator steps (default: 2000)")
+    scgan.add_argument("--batch-size", type=_positive_int, default=128, help="cells per step (default: 128)")
+    scgan.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     scgan.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     scgan.set_defaults(func=_cmd_train)
 
@@ -355,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     gg.add_argument("--grn", required=True,
                     help="TSV/CSV with source/target[/weight] columns, 'collectri' (bundled) or 'infer' (GRNBoost2-style)")
     gg.add_argument("--out", required=True, help="directory to save the model to")
-    gg.add_argument("--top-k", type=int, default=15, help="with --grn infer: TFs kept per gene (default: 15)")
+    gg.add_argument("--top-k", type=_positive_int, default=15,
+                    help="with --grn infer: TFs kept per gene (default: 15)")
     gg.add_argument("--tfs", default="human", help="with --grn infer: 'human' (Lambert 2018) or a file of TF names")
     gg.add_argument("--unregulated", choices=["drop", "noise"], default="drop",
                     help="genes the GRN does not cover: drop them or keep them as noise-only (default: drop)")
@@ -363,12 +490,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="GRN genes absent from the data (default: drop for collectri, raise otherwise)")
     gg.add_argument("--layer", help="layer with the values (default: X)")
     gg.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
-    gg.add_argument("--controller-steps", type=int, default=2000, help="stage-1 generator steps (default: 2000)")
-    gg.add_argument("--max-steps", type=int, default=2000, help="stage-2 generator steps (default: 2000)")
-    gg.add_argument("--batch-size", type=int, default=128, help="cells per stage-2 step (default: 128)")
-    gg.add_argument("--controller-batch-size", type=int, default=None, help="cells per stage-1 step (default: --batch-size)")
-    gg.add_argument("--train-size", type=float, default=0.9, help="fraction of cells for training (default: 0.9)")
-    gg.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gg.add_argument("--controller-steps", type=_positive_int, default=2000,
+                    help="stage-1 generator steps (default: 2000)")
+    gg.add_argument("--max-steps", type=_positive_int, default=2000,
+                    help="stage-2 generator steps (default: 2000)")
+    gg.add_argument("--batch-size", type=_positive_int, default=128,
+                    help="cells per stage-2 step (default: 128)")
+    gg.add_argument("--controller-batch-size", type=_positive_int, default=None,
+                    help="cells per stage-1 step (default: --batch-size)")
+    gg.add_argument("--train-size", type=_fraction, default=0.9,
+                    help="fraction of cells for training (default: 0.9)")
+    gg.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     gg.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     gg.set_defaults(func=_cmd_train_groundgan)
 
@@ -385,19 +517,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="values are normalised (FPKM, log-normalised...), not counts (default: detected)")
     gs.add_argument("--fallback", choices=["raise", "neighbors"], default="raise",
                     help="blueprint (label, time) without cells: fail, or use the previous/next time step")
-    gs.add_argument("--epochs", type=int, default=200, help="epochs per cycle (default: 200)")
-    gs.add_argument("--max-cycles", type=int, default=1, help="restart cycles from the best weights (default: 1)")
-    gs.add_argument("--batch-size", type=int, default=128, help="trajectories per batch (default: 128)")
-    gs.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
-    gs.add_argument("--patience", type=int, default=10, help="plateau epochs before the lr drops (default: 10)")
-    gs.add_argument("--factor", type=float, default=0.5, help="lr factor on a plateau (default: 0.5)")
-    gs.add_argument("--threshold", type=float, default=0.05, help="relative improvement that counts (default: 0.05)")
-    gs.add_argument("--early-stopping-patience", type=int, default=30, help="epochs without improvement (default: 30)")
-    gs.add_argument("--train-size", type=float, default=0.8, help="fraction of cells for training (default: 0.8)")
-    gs.add_argument("--n-latent", type=int, default=32, help="latent size (default: 32)")
-    gs.add_argument("--n-hidden", type=int, default=256, help="hidden width (default: 256)")
+    gs.add_argument("--epochs", type=_positive_int, default=200, help="epochs per cycle (default: 200)")
+    gs.add_argument("--max-cycles", type=_positive_int, default=1,
+                    help="restart cycles from the best weights (default: 1)")
+    gs.add_argument("--batch-size", type=_positive_int, default=128,
+                    help="trajectories per batch (default: 128)")
+    gs.add_argument("--lr", type=_positive_float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
+    gs.add_argument("--patience", type=_non_negative_int, default=10,
+                    help="plateau epochs before the lr drops (default: 10)")
+    gs.add_argument("--factor", type=_open_fraction, default=0.5,
+                    help="lr factor on a plateau (default: 0.5)")
+    gs.add_argument("--threshold", type=_non_negative_float, default=0.05,
+                    help="relative improvement that counts (default: 0.05)")
+    gs.add_argument("--early-stopping-patience", type=_positive_int, default=30,
+                    help="epochs without improvement (default: 30)")
+    gs.add_argument("--train-size", type=_fraction, default=0.8,
+                    help="fraction of cells for training (default: 0.8)")
+    gs.add_argument("--n-latent", type=_positive_int, default=32, help="latent size (default: 32)")
+    gs.add_argument("--n-hidden", type=_positive_int, default=256, help="hidden width (default: 256)")
     gs.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default="auto", help="where to train")
-    gs.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gs.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     gs.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     gs.set_defaults(func=_cmd_train_genesys)
 
@@ -414,11 +553,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=".h5mu: modality name to sc/bulk, e.g. rna=sc tcga=bulk (default: modalities named sc/bulk)")
     rg.add_argument("--layer", help="layer with the values (default: X)")
     rg.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
-    rg.add_argument("--sc-steps", type=int, default=2000, help="single-cell stage batches (default: 2000)")
-    rg.add_argument("--bulk-steps", type=int, default=1000, help="bulk fine-tuning batches (default: 1000)")
-    rg.add_argument("--batch-size", type=int, default=64, help="episodes per batch (default: 64)")
-    rg.add_argument("--n-learned", type=int, default=8, help="learned pathways next to the gene sets (default: 8)")
-    rg.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    rg.add_argument("--sc-steps", type=_non_negative_int, default=2000,
+                    help="single-cell stage batches (default: 2000)")
+    rg.add_argument("--bulk-steps", type=_non_negative_int, default=1000,
+                    help="bulk fine-tuning batches (default: 1000)")
+    rg.add_argument("--batch-size", type=_positive_int, default=64, help="episodes per batch (default: 64)")
+    rg.add_argument("--n-learned", type=_non_negative_int, default=8,
+                    help="learned pathways next to the gene sets (default: 8)")
+    rg.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     rg.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     rg.set_defaults(func=_cmd_train_rnagan)
 
@@ -428,12 +570,15 @@ def build_parser() -> argparse.ArgumentParser:
     strat.add_argument("--references", help="labelled references: an .h5ad, or an obs column of INPUT whose "
                        "labelled samples are the references (default: the model's training data)")
     strat.add_argument("--groupby", help="group column of the reference .h5ad (default: the model's)")
-    strat.add_argument("--n-draws", type=int, default=20, help="reference sets per sample and group (default: 20)")
-    strat.add_argument("--n-refs", type=int, default=5, help="samples per reference set (default: 5)")
+    strat.add_argument("--n-draws", type=_positive_int, default=20,
+                       help="reference sets per sample and group (default: 20)")
+    strat.add_argument("--n-refs", type=_positive_int, default=5,
+                       help="samples per reference set (default: 5)")
     strat.add_argument("--no-calibrate", action="store_true", help="skip the temperature fitted on the references")
     strat.add_argument("--key-added", default="rnagan", help="obs/obsm key to write (default: rnagan)")
     strat.add_argument("-o", "--output", required=True, help="output .h5ad (the input with the result)")
-    strat.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    strat.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    strat.add_argument("--overwrite", action="store_true", help="replace an existing -o/--output file")
     strat.set_defaults(func=_cmd_stratify)
 
     pert = sub.add_parser("perturb", help="in-silico TF perturbation with a saved GRouNdGAN")
@@ -441,20 +586,23 @@ def build_parser() -> argparse.ArgumentParser:
     pert.add_argument("--knockout", nargs="+", metavar="TF", help="TFs to knock out")
     pert.add_argument("--overexpress", nargs="+", metavar="TF=FACTOR", help="TFs to scale, e.g. SPI1=2")
     pert.add_argument("--set", dest="set_to", nargs="+", metavar="TF=VALUE", help="TFs to set (normalised units)")
-    pert.add_argument("-n", "--n-obs", type=int, default=1000, help="cell pairs (default: 1000)")
+    pert.add_argument("-n", "--n-obs", type=_positive_int, default=1000, help="cell pairs (default: 1000)")
     pert.add_argument("-o", "--output", required=True, help="output .h5ad (control and perturbed cells)")
-    pert.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    pert.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    pert.add_argument("--overwrite", action="store_true", help="replace an existing -o/--output file")
     pert.set_defaults(func=_cmd_perturb)
 
     gen = sub.add_parser("generate", help="generate cells from a saved model")
     gen.add_argument("model_dir", help="directory written by 'scsynth train' or model.save()")
-    gen.add_argument("-n", "--n-obs", type=int, help="number of cells")
-    gen.add_argument("--per-trajectory", type=int, help="GeneSys: trajectories generated per blueprint row")
+    gen.add_argument("-n", "--n-obs", type=_positive_int, help="number of cells")
+    gen.add_argument("--per-trajectory", type=_positive_int,
+                     help="GeneSys: trajectories generated per blueprint row")
     gen.add_argument("--trajectory", action="append", help="GeneSys: only this trajectory (repeatable)")
     gen.add_argument("-o", "--output", required=True, help="output .h5ad")
     gen.add_argument("--label", help="generate only this label (conditional models; the group for RNAGAN)")
     gen.add_argument("--modality", choices=["sc", "bulk"], help="RNAGAN: single-cell or bulk pseudo-samples")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing -o/--output file")
     gen.set_defaults(func=_cmd_generate)
 
     ev = sub.add_parser("evaluate", help="realism of simulated vs real cells, as a report")
@@ -463,15 +611,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", required=True, help="directory for report.md, realism.csv and figures")
     ev.add_argument("--labels-key", help="obs column to colour the embedding by")
     ev.add_argument("--layer", help="layer with the values in both files (default: X)")
-    ev.add_argument("--n-obs", type=int, default=1000, help="cells per side (default: 1000)")
-    ev.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    ev.add_argument("--n-obs", type=_positive_int, default=1000, help="cells per side (default: 1000)")
+    ev.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    ev.add_argument("--overwrite", action="store_true", help="replace the report files in --report")
     ev.set_defaults(func=_cmd_evaluate)
+
+    up = sub.add_parser("upgrade", help="convert a model saved by scsynth 0.1 (pickled model.pt) to the safe format",
+                        description="Load a model directory saved by scsynth 0.1, whose model.pt is a pickle that "
+                        "can run code when loaded, and save it again as tensors and JSON. Run it only on models "
+                        "you made yourself or otherwise trust.")
+    up.add_argument("model_dir", help="directory written by scsynth 0.1's model.save() or 'scsynth train'")
+    up.set_defaults(func=_cmd_upgrade)
 
     demo = sub.add_parser("demo", help="train, generate and evaluate on bundled pbmc68k_reduced")
     demo.add_argument("--out", default="scsynth_demo", help="output directory (default: scsynth_demo)")
-    demo.add_argument("--max-steps", type=int, default=1000, help="generator steps (default: 1000)")
-    demo.add_argument("--batch-size", type=int, default=64, help="cells per step (default: 64)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--max-steps", type=_positive_int, default=1000, help="generator steps (default: 1000)")
+    demo.add_argument("--batch-size", type=_positive_int, default=64, help="cells per step (default: 64)")
+    demo.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 
@@ -489,12 +645,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    debug = args.debug or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
         args.func(args)
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - a command line reports every failure as one line
+        if debug:
+            raise
+        hint = not isinstance(err, _EXPECTED_ERRORS)
+        print(f"error: {_error_message(err, debug_hint=hint)}", file=sys.stderr)
         return 1
     return 0
+
+
+# the errors scsynth raises on purpose, with a message that says what to do; anything else is a bug or an
+# environment failure, reported with its type and how to see the traceback
+_EXPECTED_ERRORS = (ValueError, KeyError, TypeError, OSError, RuntimeError)
+
+
+def _error_message(err: BaseException, *, debug_hint: bool) -> str:
+    """One line for ``err``: KeyError's quotes dropped, numpy string reprs shown as plain strings."""
+    text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else str(err)
+    text = re.sub(r"np\.str_\((['\"])(.*?)\1\)", r"'\2'", str(text))  # np.str_('GATA2') -> 'GATA2'
+    text = " ".join(text.split()) or type(err).__name__
+    if debug_hint:
+        hint = f"pass --debug or set {DEBUG_ENV}=1 for the traceback"
+        text = f"unexpected {type(err).__name__}: {text} ({hint})"
+    return text
 
 
 if __name__ == "__main__":

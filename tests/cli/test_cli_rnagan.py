@@ -48,7 +48,7 @@ def test_train_rnagan_stratify_and_generate(tmp_path, capsys):
     gen = anndata.read_h5ad(tmp_path / "gen.h5ad")
     assert gen.shape == (5, 40) and (gen.obs["group"] == "type 1").all()
     capsys.readouterr()
-    assert main(["generate", str(tmp_path / "m"), "-n", "5", "-o", str(tmp_path / "gen.h5ad")]) == 1
+    assert main(["generate", str(tmp_path / "m"), "-n", "5", "-o", str(tmp_path / "gen2.h5ad")]) == 1
     assert "--label GROUP" in capsys.readouterr().err
 
 

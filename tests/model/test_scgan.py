@@ -141,7 +141,7 @@ def test_save_is_atomic_and_refuses_to_overwrite(trained_conditional, tmp_path):
 
 def test_load_errors(trained_conditional, counts, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="model.pt is missing"):
+    with pytest.raises(ValueError, match="model.safetensors is missing"):
         ScGAN.load(tmp_path / "empty")
     with pytest.raises(FileNotFoundError):
         ScGAN.load(tmp_path / "nope")

@@ -460,16 +460,22 @@ def _read_lineage_file(path: Path) -> tuple[pd.DataFrame, list[int]]:
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a directory; pass the lineage.txt file inside it.")
     rows, lines = [], []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        for row in reader:
-            cells = [c.strip() for c in row]
-            # trailing tabs are a common editing artefact, not extra time steps
-            while cells and not cells[-1]:
-                cells.pop()
-            if cells:
-                rows.append(cells)
-                lines.append(reader.line_num)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            for row in reader:
+                cells = [c.strip() for c in row]
+                # trailing tabs are a common editing artefact, not extra time steps
+                while cells and not cells[-1]:
+                    cells.pop()
+                if cells:
+                    rows.append(cells)
+                    lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as err:  # a binary or non-UTF-8 file
+        raise ValueError(
+            f"Lineage blueprint file {str(path)!r} is not a UTF-8 text file ({err}); it needs one "
+            "tab-separated row of labels per trajectory."
+        ) from err
     if not rows:
         raise ValueError(
             f"Lineage blueprint file {str(path)!r} is empty; it needs one tab-separated row of labels per "
@@ -606,6 +612,10 @@ def _read_annotation_table(path: Path) -> pd.DataFrame:
         anno = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise ValueError(f"Annotation file {str(path)!r} is empty.") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:  # a binary or non-UTF-8 file
+        raise ValueError(
+            f"Annotation file {str(path)!r} could not be read as a UTF-8 tab-separated table ({err})."
+        ) from err
     anno.columns = [str(c).strip() for c in anno.columns]
     absent = [c for c in _ANNOTATION_COLUMNS if c not in anno.columns]
     if absent:
@@ -691,7 +701,10 @@ def _load_matrix(matrix: AnnData | str | os.PathLike | None, annotations: Path) 
     if path.suffix.lower() == ".h5ad":
         import anndata
 
-        return anndata.read_h5ad(path), f"{str(path)!r}"
+        try:
+            return anndata.read_h5ad(path), f"{str(path)!r}"
+        except Exception as err:  # noqa: BLE001 - h5py raises OSError (and others) for a damaged file
+            raise ValueError(f"Matrix {str(path)!r} could not be read as an .h5ad file ({err}).") from err
     raise ValueError(
         f"Cannot read matrix {str(path)!r}: pass an .h5ad file, a 10x matrix directory (matrix.mtx, "
         "genes.tsv, barcodes.tsv) or an AnnData."

@@ -45,17 +45,20 @@ def _read_gmt(path: Path) -> pd.DataFrame:
     """
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     rows: list[tuple[str, str]] = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            fields = line.rstrip("\r\n").split("\t")
-            if not line.strip():
-                continue
-            if len(fields) < 2 or not fields[0].strip():
-                raise ValueError(
-                    f"{path}, line {lineno}: not a GMT line (expected tab-separated name, description, "
-                    "genes...)."
-                )
-            rows.extend((fields[0], gene) for gene in fields[2:])
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                fields = line.rstrip("\r\n").split("\t")
+                if not line.strip():
+                    continue
+                if len(fields) < 2 or not fields[0].strip():
+                    raise ValueError(
+                        f"{path}, line {lineno}: not a GMT line (expected tab-separated name, description, "
+                        "genes...)."
+                    )
+                rows.extend((fields[0], gene) for gene in fields[2:])
+    except (UnicodeDecodeError, OSError, EOFError) as err:  # binary, non-UTF-8 or damaged gzip
+        raise ValueError(f"{path} could not be read as a UTF-8 GMT text file ({err}).") from err
     return pd.DataFrame(rows, columns=["source", "target"], dtype=object)
 
 

@@ -31,9 +31,17 @@ def _read_table(path: Path) -> pd.DataFrame:
     suffix = suffixes[-1] if suffixes else ""
     sep = "\t" if suffix in _TSV_SUFFIXES else "," if suffix == ".csv" else None
     # keep_default_na=False: a gene called "NA" or "NULL" stays a name; empty cells are still missing
-    return pd.read_csv(
-        path, sep=sep, engine="python" if sep is None else "c", keep_default_na=False, na_values=[""]
-    )
+    try:
+        return pd.read_csv(
+            path, sep=sep, engine="python" if sep is None else "c", keep_default_na=False, na_values=[""]
+        )
+    except (UnicodeDecodeError, OSError, EOFError) as err:  # binary, non-UTF-8 or damaged compressed file
+        raise ValueError(
+            f"The GRN file {str(path)!r} could not be read as a text table ({err}); pass a UTF-8 TSV/CSV "
+            "with source/target columns."
+        ) from err
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"The GRN file {str(path)!r} is empty; it needs source/target columns.") from None
 
 
 def _collectri(organism: str, source: str) -> pd.DataFrame:
@@ -179,7 +187,13 @@ def tf_list(tfs: str | os.PathLike | Sequence[str] = "human") -> list[str]:
                 f"TF list {str(path)!r} is neither 'human' nor an existing file (one name per line); "
                 "pass tfs=['GATA1', ...] to give the names directly."
             )
-        lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"TF list {str(path)!r} is not a UTF-8 text file ({err}); pass one TF name per line."
+            ) from err
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
         names = [line for line in lines if line]
     else:
         names = list(tfs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -11,9 +13,46 @@ from ._matrix import check_values, get_matrix
 
 
 def _examples(names, k: int = 5) -> str:
+    """``'a', 'b', 'c' and 2 more``: at most ``k`` names as plain strings (never ``np.str_('a')``)."""
     names = list(map(str, names))
     more = f" and {len(names) - k} more" if len(names) > k else ""
     return ", ".join(repr(n) for n in names[:k]) + more
+
+
+def check_anndata(adata: Any, name: str = "adata") -> AnnData:
+    """Return ``adata`` after checking it is an AnnData (a TypeError naming the argument otherwise)."""
+    if not isinstance(adata, AnnData):
+        hint = " (wrap a matrix with anndata.AnnData(X, var=...) and name its genes)" \
+            if isinstance(adata, np.ndarray | sparse.spmatrix | sparse.sparray | pd.DataFrame) else ""
+        raise TypeError(f"`{name}` must be an AnnData, got {type(adata).__name__}{hint}.")
+    return adata
+
+
+def check_not_empty(adata: AnnData, name: str = "adata") -> None:
+    """Raise when ``adata`` has no cells or no genes."""
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(
+            f"`{name}` is empty ({adata.n_obs} cells x {adata.n_vars} genes); pass cells with genes."
+        )
+
+
+def check_unique_var_names(adata: AnnData, name: str = "adata") -> None:
+    """Raise on duplicated ``adata.var_names``: genes are matched by name, so a name must mean one gene."""
+    names = pd.Index(adata.var_names)
+    if not names.is_unique:
+        dup = names[names.duplicated()].unique()
+        raise ValueError(
+            f"`{name}.var_names` has {len(dup)} duplicated gene names ({_examples(dup)}); genes are matched "
+            f"by name, so make them unique first: `{name}.var_names_make_unique()` (or drop the duplicates)."
+        )
+
+
+def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """``value`` as an int, after checking it is an integer (not a bool) ``>= minimum`` (else ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        shown = int(value) if isinstance(value, np.integer) else value
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {shown!r}.")
+    return int(value)
 
 
 def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data: bool = True) -> None:
@@ -22,13 +61,14 @@ def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data:
     Raises
     ------
     ValueError
-        For an empty AnnData; NaN or infinite values; negative values; non-integer values when
-        ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene.
+        For an empty AnnData; duplicated gene names; NaN or infinite values; negative values; non-integer
+        values when ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene.
     """
     where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
     x = get_matrix(adata, layer)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); nothing to train on.")
+    check_unique_var_names(adata)
     check_values(x, where)
     values = x.data if sparse.issparse(x) else np.asarray(x)
     if is_count_data and not np.array_equal(values, np.round(values)):

@@ -8,6 +8,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from ._checks import as_matrix_pair
+
 
 def rf_auroc(
     x: np.ndarray,
@@ -49,10 +51,7 @@ def rf_auroc(
     >>> rf_auroc(x, x + 5, n_estimators=20) > 0.95
     True
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be 2-D with the same number of columns, got {x.shape} and {y.shape}.")
+    x, y = as_matrix_pair(x, y)
     if min(len(x), len(y)) < 5:
         raise ValueError(f"rf_auroc needs at least 5 cells per set, got {len(x)} and {len(y)}.")
     if n_estimators < 1:

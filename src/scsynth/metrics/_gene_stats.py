@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import distance
 
+from ._checks import as_matrix_pair
+
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson r of two vectors; NaN (without warnings) when either is constant or too short."""
@@ -46,10 +48,8 @@ def centroid_distances(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     >>> centroid_distances(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))
     {'euclidean_centroid': 1.4142135623730951, 'cosine_centroid': 1.0}
     """
-    cx = np.asarray(x, dtype=np.float64).mean(axis=0)
-    cy = np.asarray(y, dtype=np.float64).mean(axis=0)
-    if cx.shape != cy.shape:
-        raise ValueError(f"x and y must have the same genes, got {cx.size} and {cy.size} columns.")
+    x, y = as_matrix_pair(x, y)
+    cx, cy = x.mean(axis=0), y.mean(axis=0)
     zero = not cx.any() or not cy.any()
     return {
         "euclidean_centroid": float(distance.euclidean(cx, cy)),
@@ -83,10 +83,7 @@ def gene_statistics_agreement(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     >>> round(gene_statistics_agreement(x, x)["gene_corr_corr"], 6)
     1.0
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be 2-D with the same number of columns, got {x.shape} and {y.shape}.")
+    x, y = as_matrix_pair(x, y, nonnegative=True)
     lx, ly = np.log1p(x), np.log1p(y)
     var_x, var_y = lx.var(axis=0), ly.var(axis=0)
     out = {

@@ -106,6 +106,9 @@ def grn_recovery(
         raise ValueError(f"k must be a positive int, got {k!r}.")
     truth = read_grn(truth)
     inferred = read_grn(inferred)
+    for name, grn in (("truth", truth), ("inferred", inferred)):
+        if len(grn) == 0:
+            raise ValueError(f"The {name} GRN has no edges; pass a GRN with source/target rows.")
     tf_names = _names(tfs, truth["source"], "tfs")
     target_names = _names(targets, truth["target"], "targets")
 

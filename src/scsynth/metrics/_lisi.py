@@ -10,6 +10,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from ._checks import as_matrix_pair
+
 
 def _neighbour_weights(
     dist: np.ndarray, perplexity: float, *, tol: float = 1e-5, n_iter: int = 50
@@ -78,8 +80,8 @@ def lisi(
     """
     emb = np.asarray(embedding, dtype=np.float64)
     labels = np.asarray(labels)
-    if emb.ndim != 2:
-        raise ValueError(f"embedding must be 2-D (cells x dimensions), got shape {emb.shape}.")
+    if emb.ndim != 2 or emb.shape[1] == 0:
+        raise ValueError(f"embedding must be 2-D (cells x dimensions, at least one), got shape {emb.shape}.")
     n = emb.shape[0]
     if labels.shape != (n,):
         raise ValueError(f"labels must have one entry per cell ({n}), got shape {labels.shape}.")
@@ -141,7 +143,8 @@ def milisi(
     >>> milisi(x, rng.poisson(2.0, (150, 20)).astype(float)) > 1.8
     True
     """
-    union = np.log1p(np.vstack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)]))
+    x, y = as_matrix_pair(x, y, nonnegative=True)
+    union = np.log1p(np.vstack([x, y]))
     n_comp = max(1, min(n_components, union.shape[0] - 1, union.shape[1]))
     emb = PCA(n_components=n_comp, random_state=seed).fit_transform(union)
     labels = np.repeat([0, 1], [len(x), len(y)])

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 
+from ._checks import as_matrix_pair
+
 
 def median_knn_distance(reference: np.ndarray, *, n_neighbors: int = 25) -> float:
     """Median over cells of each cell's median distance to its nearest neighbours.
@@ -79,12 +81,9 @@ def mmd(
     >>> mmd(x, rng.normal(size=(100, 5))) < mmd(x, rng.normal(3, 1, size=(100, 5)))
     True
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be 2-D with the same number of columns, got {x.shape} and {y.shape}.")
-    if len(x) == 0 or len(y) == 0:
-        raise ValueError(f"x and y must both have cells, got {len(x)} and {len(y)}.")
+    x, y = as_matrix_pair(x, y)
+    if reference is not None:
+        reference = as_matrix_pair(x, reference, names=("x", "reference"))[1]
     if sigmas is None:
         m_d = median_knn_distance(x if reference is None else reference)
         sigmas = (m_d / 2, m_d, 2 * m_d)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Self
@@ -18,7 +19,9 @@ from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 
 from .._settings import settings
-from ..train import GeneratorStepProgressBar, WGANGPTrainingPlan
+from ..data._matrix import check_values, get_matrix
+from ..data._validate import _examples, check_anndata, check_int, check_not_empty, check_unique_var_names
+from ..train import DivergenceGuard, GeneratorStepProgressBar, WGANGPTrainingPlan
 from ..train._quiet import quiet_lightning
 from ._save_load import ADATA_FILE, read_model_dir, write_model_dir
 
@@ -57,29 +60,79 @@ def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
         raise ValueError("The AnnData has the model's genes in a different order; use adata[:, model.var_names_].")
     raise ValueError(
         f"The AnnData's genes differ from the model's: {len(missing)} model genes are missing "
-        f"(e.g. {missing[:5]}) and {len(extra)} are extra (e.g. {extra[:5]}). Subset it with "
-        "adata[:, model.var_names_] if it has all of them, or pass the data the model was trained on."
+        f"({_examples(missing) or 'none'}) and {len(extra)} are extra ({_examples(extra) or 'none'}). Subset "
+        "it with adata[:, model.var_names_] if it has all of them, or pass the data the model was trained on."
     )
 
 
-def genes_by_name(adata: AnnData, var_names: np.ndarray, layer: str | None, *, what: str = "cells"):
+def genes_by_name(
+    adata: AnnData,
+    var_names: np.ndarray,
+    layer: str | None,
+    *,
+    what: str = "cells",
+    name: str = "adata",
+    strict_layer: bool = False,
+):
     """``adata``'s values of the model's genes, in the model's order (from ``layer`` when ``adata`` has it).
 
-    Raises a clear error when model genes are missing, so jobs can take data with extra or reordered genes.
-    """
-    from ..data import get_matrix
+    The one input path of every job that reads cells (embed, classify, stratify, markers, ...): it
+    checks them like training data, before any work, so jobs can take data with extra or reordered
+    genes but never silently score NaN, negative or misnamed values. A ``layer`` that ``adata`` lacks
+    falls back to ``.X`` (the training layer is optional in new data) unless ``strict_layer`` (a
+    layer the user asked for).
 
+    Raises
+    ------
+    TypeError
+        ``adata`` is not an AnnData, or its values are not real numbers.
+    KeyError
+        ``strict_layer`` and ``layer`` is not in ``adata.layers``.
+    ValueError
+        ``adata`` has no cells or no genes, duplicated gene names, lacks model genes, or its values
+        (over the model's genes) hold NaN, infinite or negative numbers.
+    """
+    check_anndata(adata, name)
+    check_not_empty(adata, name)
+    check_unique_var_names(adata, name)
     have = set(adata.var_names)
     missing = [g for g in var_names if g not in have]
     if missing:
-        raise ValueError(f"{len(missing)} of the model's genes are not in adata.var_names (e.g. {missing[:5]}); "
-                         f"pass {what} measured on the training genes.")
-    layer = layer if layer is not None and layer in adata.layers else None
-    return get_matrix(adata[:, var_names], layer)
+        raise ValueError(f"{len(missing)} of the model's {len(var_names)} genes are not in {name}.var_names "
+                         f"({_examples(missing)}); pass {what} measured on the training genes.")
+    if layer is not None and layer not in adata.layers:
+        if strict_layer:
+            get_matrix(adata, layer, name=name)  # the KeyError naming the available layers
+        layer = None
+    x = get_matrix(adata[:, var_names], layer, name=name)
+    check_values(x, f"{name}.layers[{layer!r}]" if layer is not None else f"{name}.X")
+    return x
+
+
+def _gan_divergence_hint(plan: WGANGPTrainingPlan, kwargs_name: str) -> str:
+    lr, lr_critic = float(plan.lr), float(plan.lr_critic)
+    lower = lambda rate: min(rate / 10, 1e-4)  # noqa: E731 (1e-4 is the plan's default)
+    rates = f"{{'lr': {lower(lr):g}" + ("" if lr == lr_critic else f", 'lr_critic': {lower(lr_critic):g}") + "}"
+    was = f"lr={lr:g}" + ("" if lr == lr_critic else f", lr_critic={lr_critic:g}")
+    return (f"Lower the learning rate, e.g. {kwargs_name}={rates} (it was {was}), or clip gradients with "
+            f"{kwargs_name}={{'gradient_clip_val': 1.0}}.")
 
 
 class ScsynthModelBase(BaseModelClass):
     """What every scsynth model shares: clear errors without data or training, atomic save, data-optional load."""
+
+    @staticmethod
+    def _get_setup_method_args(**setup_locals) -> dict:
+        """scvi-tools' setup record, keeping only the setup method's own parameters.
+
+        Our setup methods validate (and may resolve, e.g. ``is_count_data``) before recording, so their
+        ``locals()`` also hold working variables such as the expression matrix, which must not be saved.
+        """
+        record = BaseModelClass._get_setup_method_args(**setup_locals)
+        method = getattr(setup_locals["cls"], record["setup_method_name"] or "setup_anndata")
+        params = set(inspect.signature(method).parameters)
+        record["setup_args"] = {k: v for k, v in record["setup_args"].items() if k in params}
+        return record
 
     # -- helpers ---------------------------------------------------------------------------------
     def _check_has_data(self, action: str) -> None:
@@ -102,10 +155,13 @@ class ScsynthModelBase(BaseModelClass):
         Parameters
         ----------
         dir_path
-            Directory to write; it holds ``model.pt`` (scvi-tools format), ``scsynth.json`` and, with
-            ``save_anndata``, ``adata.h5ad``.
+            Directory to write. It holds only tensors and JSON: ``model.safetensors`` (weights),
+            ``attributes.json`` + ``arrays.safetensors`` (genes, history, registry and the model's inputs such
+            as its GRN, blueprint or gene sets), ``scsynth.json`` (manifest) and, with ``save_anndata``,
+            ``adata.h5ad``.
         overwrite
-            Replace an existing directory.
+            Replace the model saved in an existing directory. Only the model's own files are replaced; a
+            directory that holds no scsynth model is refused (``FileExistsError``), whatever ``overwrite``.
         save_anndata
             Also save the training AnnData, so ``load`` needs no ``adata``.
         """
@@ -121,6 +177,7 @@ class ScsynthModelBase(BaseModelClass):
         *,
         accelerator: str = "auto",
         device: str | int = "auto",
+        trust: bool = False,
     ) -> Self:
         """Load a saved model; the AnnData is optional (generation does not need it).
 
@@ -133,6 +190,9 @@ class ScsynthModelBase(BaseModelClass):
             the saved ``adata.h5ad`` is used if present, otherwise the model is loaded without data.
         accelerator, device
             Where to put the module (``"auto"`` picks a GPU when there is one).
+        trust
+            Also read models saved by scsynth 0.1, whose ``model.pt`` is a pickle that can run code when
+            loaded. Only for files you made yourself; save the model again to convert it to the safe format.
 
         Returns
         -------
@@ -143,7 +203,7 @@ class ScsynthModelBase(BaseModelClass):
         >>> model = scsynth.model.ScGAN.load("scgan_pbmc")  # doctest: +SKIP
         >>> cells = model.generate(100)  # doctest: +SKIP
         """
-        saved = read_model_dir(dir_path)
+        saved = read_model_dir(dir_path, trust=trust)
         attrs = dict(saved["attr_dict"])
         registry = attrs.pop("registry_")
         init_params = attrs.pop("init_params_")
@@ -242,7 +302,14 @@ class GANModelBase(ScsynthModelBase):
             Options of :class:`scvi.dataloaders.DataSplitter`.
         **trainer_kwargs
             Options of :class:`scvi.train.Trainer` / :class:`lightning.pytorch.Trainer`.
+
+        Raises
+        ------
+        scsynth.train.TrainingDivergedError
+            A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
+            weights and the message says which step and what to change (see :doc:`/reliability`).
         """
+        batch_size = check_int(batch_size, "batch_size")
         self._check_has_data("train")
         if max_steps is None and max_epochs is None:
             max_steps = self._default_max_steps
@@ -289,6 +356,10 @@ class GANModelBase(ScsynthModelBase):
             **(datasplitter_kwargs or {}),
         )
         plan = self._training_plan_cls(self.module, **plan_kwargs)
+        stage, kwargs_name = self._training_stage()
+        guard = DivergenceGuard(type(self).__name__, stage, hint=_gan_divergence_hint(plan, kwargs_name))
+        callbacks.append(guard)
+        was_trained = bool(self.is_trained_)
         with quiet_lightning():
             runner = self._train_runner_cls(
                 self,
@@ -305,10 +376,18 @@ class GANModelBase(ScsynthModelBase):
                 **trainer_kwargs,
             )
             runner()
-        self._record_steps(plan.generator_steps)
+        self._record_steps(guard.kept_generator_steps(plan.generator_steps))  # steps behind the kept weights
         # scvi's SimpleLogger stores object columns; numbers are what users plot and compare
         self.history_ = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         self._on_trained(np.asarray(self.train_indices))
+        if guard.diverged:
+            # trained = holds the weights of some finite training, from an earlier call or from this one
+            self.is_trained_ = was_trained or guard.kept_step > 0
+        guard.raise_if_diverged()
+
+    def _training_stage(self) -> tuple[str | None, str]:
+        """Stage named in a divergence error, and the ``train`` argument taking this stage's plan options."""
+        return None, "plan_kwargs"
 
     def _progress_title(self) -> str:
         return f"Training {type(self).__name__}"

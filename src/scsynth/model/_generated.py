@@ -26,6 +26,17 @@ def scale_to_library(
     return values
 
 
+def check_finite_output(values: torch.Tensor | np.ndarray, model_name: str) -> None:
+    """Raise rather than return NaN "cells" when a model's weights have diverged (no silent NaN)."""
+    array = values.numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise RuntimeError(
+            f"This {model_name} generated {bad} NaN or infinite values: its weights are not usable "
+            "(training diverged; see model.history). Train it again with a lower learning rate."
+        )
+
+
 def generated_anndata(
     values: torch.Tensor,
     normalized: torch.Tensor,
@@ -37,6 +48,7 @@ def generated_anndata(
     layers: dict[str, torch.Tensor] | None = None,
 ) -> AnnData:
     """AnnData with ``.X`` = ``values`` (sparse), ``layers["counts"]`` for count data, ``layers["normalized"]``."""
+    check_finite_output(values, uns.get("model", "model"))
     x = sparse.csr_matrix(values.numpy())
     out = AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(np.asarray(var_names, dtype=str), dtype=str)))
     if counts:

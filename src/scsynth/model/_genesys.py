@@ -19,10 +19,12 @@ from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField
 from .._constants import SCSYNTH_KEYS, UNS_KEY
 from .._settings import settings
 from ..data import Blueprint, as_time_steps, check_expression, check_obs_key, get_matrix, read_blueprint
+from ..data._validate import _examples, check_anndata, check_int
 from ..module import GeneSysModule
 from ..module._genesys import ENCODER_LIBRARY_SIZE
 from ..train import (
     BestStateTracker,
+    DivergenceGuard,
     EpochProgressBar,
     GeneSysTrainingPlan,
     TrajectoryBatches,
@@ -30,7 +32,7 @@ from ..train import (
 )
 from ..train._quiet import quiet_lightning
 from ._base import ScsynthModelBase, genes_by_name
-from ._generated import provenance
+from ._generated import check_finite_output, provenance
 
 TIME_KEY = "time"
 
@@ -324,7 +326,14 @@ class GeneSys(ScsynthModelBase):
             More options of :class:`~scsynth.train.GeneSysTrainingPlan`.
         **trainer_kwargs
             Options of :class:`scvi.train.Trainer`.
+
+        Raises
+        ------
+        scsynth.train.TrainingDivergedError
+            A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
+            weights and the message says which step and what to change (see :doc:`/reliability`).
         """
+        batch_size = check_int(batch_size, "batch_size")
         self._check_has_data("train")
         seed = settings.seed if seed is None else int(seed)
         if max_cycles < 1 or max_epochs < 1:
@@ -365,6 +374,7 @@ class GeneSys(ScsynthModelBase):
         first_time = self.n_epochs_trained_ == 0
         best_overall = self.best_validation_loss_ if has_val else float("inf")
         best_state = copy.deepcopy(self.module.state_dict())
+        was_trained = bool(self.is_trained_)
         for cycle in range(max_cycles):
             kwargs = {"lr": lr, "weight_decay": weight_decay, "lr_patience": lr_patience, "lr_factor": lr_factor,
                       "lr_threshold": lr_threshold, **(plan_kwargs or {})}
@@ -376,9 +386,18 @@ class GeneSys(ScsynthModelBase):
             tracker = BestStateTracker(monitor)
             train_set.passes = self.n_epochs_trained_
             data = TrajectoryDataModule(train_set, val_set, train_idx=train_idx, val_idx=val_idx, test_idx=test_idx)
+            hint = (f"Lower the learning rate, e.g. train(lr={min(plan.lr / 10, 1e-3):g}) (it was {plan.lr:g}), "
+                    f"or clip gradients harder, e.g. gradient_clip_val={(gradient_clip_val or 5) / 5:g}.")
+            guard = DivergenceGuard("GeneSys", f"cycle {cycle + 1}/{max_cycles}" if max_cycles > 1 else None,
+                                    hint=hint)
+            run_kwargs = {**trainer_kwargs, "callbacks": [*trainer_kwargs.get("callbacks", []), guard]}
             self._run(plan, data, tracker, max_epochs, early_stopping, early_stopping_patience, gradient_clip_val,
-                      accelerator, devices, seed + cycle, dict(trainer_kwargs), cycle, max_cycles, has_val)
+                      accelerator, devices, seed + cycle, run_kwargs, cycle, max_cycles, has_val)
             self.n_epochs_trained_ += int(self.trainer.current_epoch)
+            if guard.diverged:
+                # keep the guard's last finite weights (at worst those the cycle started from); no more cycles
+                self.is_trained_ = was_trained or cycle > 0 or guard.kept_step > 0
+                break
             improved = tracker.state is not None and tracker.best < best_overall
             if improved:
                 best_overall, best_state = tracker.best, tracker.state
@@ -389,6 +408,7 @@ class GeneSys(ScsynthModelBase):
         self.history_ = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         self._store_library_pools(train_pools, x)
         self.module.eval()
+        guard.raise_if_diverged()
 
     def _run(self, plan, data, tracker, max_epochs, early_stopping, patience, clip, accelerator, devices, seed,
              trainer_kwargs, cycle, max_cycles, has_val) -> None:
@@ -436,7 +456,10 @@ class GeneSys(ScsynthModelBase):
             elif str(item) in names:
                 rows.append(names.index(str(item)))
             else:
-                raise ValueError(f"Unknown trajectory {item!r}; the blueprint has {names}.")
+                raise ValueError(f"Unknown trajectory {item!r}; the blueprint has {_examples(names, 20)}.")
+        if not rows:
+            raise ValueError(f"No trajectory requested (trajectories={trajectories!r}); pass names of {names} "
+                             "or None.")
         return rows
 
     def generate(
@@ -519,6 +542,7 @@ class GeneSys(ScsynthModelBase):
             "trajectory_id": np.repeat([f"traj-{i}" for i in range(n)], n_times),
             "library_size": lib_obs.astype(np.float32),
         }, index=[f"gen-{i}" for i in range(n * n_times)])
+        check_finite_output(values, type(self).__name__)
         x = sparse.csr_matrix(values)
         out = AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names_, dtype=str)))
         if self.is_count_data:
@@ -539,8 +563,9 @@ class GeneSys(ScsynthModelBase):
         if adata is None:
             self._check_has_data("embed or classify its own cells")
             return self._matrix()
+        strict = layer is not None  # a layer the user names must exist; the training layer may be in .X
         layer = self.registry_["setup_args"].get("layer") if layer is None and adata is not self.adata else layer
-        x = genes_by_name(adata, self.var_names_, layer)
+        x = genes_by_name(adata, self.var_names_, layer, strict_layer=strict)
         return sparse.csr_matrix(x) if sparse.issparse(x) else np.asarray(x)
 
     def _per_cell(self, fn, x, batch_size: int) -> np.ndarray:
@@ -568,6 +593,7 @@ class GeneSys(ScsynthModelBase):
             Cells per forward pass.
         """
         self._check_trained()
+        batch_size = check_int(batch_size, "batch_size")
         return self._per_cell(self.module.embed, self._input_matrix(adata, layer), batch_size)
 
     def classify(
@@ -599,6 +625,7 @@ class GeneSys(ScsynthModelBase):
         The probabilities, cells x trajectories.
         """
         self._check_trained()
+        batch_size = check_int(batch_size, "batch_size")
         probs = self._per_cell(self.module.classify_cells, self._input_matrix(adata, layer), batch_size)
         names = self.blueprint.trajectories
         target = self.adata if adata is None else adata
@@ -619,6 +646,7 @@ class GeneSys(ScsynthModelBase):
         """
         self._check_trained()
         self._check_has_data("assemble trajectories")
+        n_trajectories = check_int(n_trajectories, "n_trajectories")
         cells = np.asarray(self.test_indices if cells is None else cells)
         pools = self._pools(cells)
         rows = [r for r, row in enumerate(pools) if all(len(p) for p in row)]
@@ -689,6 +717,11 @@ class GeneSys(ScsynthModelBase):
         """
         self._check_trained()
         self._check_has_data("rank genes (it draws training trajectories)")
+        if adata is not None:
+            check_anndata(adata)
+        n_samples = check_int(n_samples, "n_samples")
+        if n_top is not None:
+            n_top = check_int(n_top, "n_top")
         seed = settings.seed if seed is None else int(seed)
         bp, module = self.blueprint, self.module
         module.eval()

@@ -15,9 +15,10 @@ from scvi.data.fields import LayerField
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, get_matrix
+from ..data._validate import _examples, check_int
 from ..data._prepare_grn import PreparedGRN, prepare_grn
 from ..module import GRouNdGANModule
-from ..train import GRouNdGANTrainingPlan
+from ..train import GRouNdGANTrainingPlan, TrainingDivergedError
 from ._base import GANModelBase, _split_indices
 from ._generated import generated_anndata, provenance, scale_to_library
 from ._perturbation import Perturbation, perturbation_effects
@@ -208,7 +209,9 @@ class GRouNdGAN(GANModelBase):
         genes = set(controller.var_names_)
         absent = [g for g in prepared.tfs if g not in genes]
         if absent:
-            raise ValueError(f"{len(absent)} TFs of the GRN are not genes of the controller ScGAN (e.g. {absent[:5]}).")
+            raise ValueError(
+                f"{len(absent)} TFs of the GRN are not genes of the controller ScGAN ({_examples(absent)})."
+            )
         module = controller.module
         ours = (defaults["critic_hidden"], defaults["critic_input"], defaults["library_size"])
         theirs = (tuple(l.out_features for l in module.critic_net.body if isinstance(l, torch.nn.Linear)),
@@ -271,6 +274,11 @@ class GRouNdGAN(GANModelBase):
     def _progress_title(self) -> str:
         return "Stage 1/2: causal controller" if self.module.stage == 1 else "Stage 2/2: target generators"
 
+    def _training_stage(self) -> tuple[str | None, str]:
+        if self.module.stage == 1:
+            return "stage 1, causal controller", "controller_plan_kwargs"
+        return "stage 2, target generators", "plan_kwargs"
+
     def _record_steps(self, n_steps: int) -> None:
         if self.module.stage == 1:
             self.controller_steps_ += n_steps
@@ -324,7 +332,16 @@ class GRouNdGAN(GANModelBase):
             Stage-1 options of the plan.
         **kwargs
             Passed to :meth:`GANModelBase.train` (``accelerator``, ``devices``, ``validate_every``, ...).
+
+        Raises
+        ------
+        scsynth.train.TrainingDivergedError
+            A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
+            weights and the message says which step and what to change (see :doc:`/reliability`).
         """
+        batch_size = check_int(batch_size, "batch_size")
+        if controller_batch_size is not None:
+            controller_batch_size = check_int(controller_batch_size, "controller_batch_size")
         self._check_has_data("train")
         if controller_steps is None:
             controller_steps = 0 if self.controller_steps_ > 0 else self._default_controller_steps
@@ -352,6 +369,13 @@ class GRouNdGAN(GANModelBase):
             try:
                 super().train(controller_steps, batch_size=controller_batch_size, plan_kwargs=controller_plan_kwargs,
                               **common)
+            except TrainingDivergedError:
+                # the controller keeps its last finite weights (steps counted in controller_steps_); no stage 2
+                self.controller_history_ = _concat_history(self.controller_history_, self.history_)
+                self.history_ = stage_2_history or {}
+                was_trained = was_trained or self.controller_steps_ > 0
+                self.module.eval()
+                raise
             finally:
                 self.module.stage = 2
                 self.is_trained_ = was_trained
@@ -360,7 +384,15 @@ class GRouNdGAN(GANModelBase):
             self.history_ = stage_2_history or {}
         if max_steps:
             self.is_trained_ = False
-            super().train(max_steps, batch_size=batch_size, plan_kwargs=plan_kwargs, **common)
+            try:
+                super().train(max_steps, batch_size=batch_size, plan_kwargs=plan_kwargs, **common)
+            except TrainingDivergedError:
+                # the controller is trained; the target generators keep their last finite weights, whose
+                # steps are in n_generator_steps_ (generate() needs at least one)
+                self.is_trained_ = True
+                self.history_ = _concat_history(stage_2_history, self.history_)
+                self.module.eval()
+                raise
             self.history_ = _concat_history(stage_2_history, self.history_)
         self.module.eval()
 
@@ -402,6 +434,7 @@ class GRouNdGAN(GANModelBase):
         """
         self._check_generator_trained()
         n_obs = _check_n_obs(n_obs)
+        batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
         library = rng.choice(self.train_library_sizes_, size=n_obs).astype(np.float32)
@@ -474,6 +507,7 @@ class GRouNdGAN(GANModelBase):
         """
         self._check_generator_trained()
         n_obs = _check_n_obs(n_obs)
+        batch_size = check_int(batch_size, "batch_size")
         grn = self.grn
         spec = Perturbation.build(knockout=knockout, overexpress=overexpress, set_to=set_to, tfs=list(grn.tfs),
                                   genes=list(grn.genes), name=name)

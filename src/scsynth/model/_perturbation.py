@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
+
+from ..data._validate import _examples
+
+
+def _values_by_tf(values, what: str, unit: str) -> dict[str, float]:
+    """``{TF: number}`` from a mapping, with a clear error for anything else."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{what} must be a dict {{TF: {unit}}}, got {type(values).__name__}.")
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+            raise TypeError(f"{what}[{str(k)!r}] must be a number ({unit}), got {type(v).__name__} {v!r}.")
+        out[str(k)] = float(v)
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,22 +54,29 @@ class Perturbation:
         name: str | None = None,
     ) -> Perturbation:
         """Validate the request against the model's TFs, before any generation."""
-        knockout = (knockout,) if isinstance(knockout, str) else tuple(knockout or ())
-        overexpress = {str(k): float(v) for k, v in (overexpress or {}).items()}
-        set_to = {str(k): float(v) for k, v in (set_to or {}).items()}
+        if knockout is not None and not isinstance(knockout, str | Sequence | np.ndarray | pd.Index):
+            raise TypeError(
+                f"knockout must be a TF name or a list of TF names, got {type(knockout).__name__}."
+            )
+        knockout = (knockout,) if isinstance(knockout, str) else tuple(str(g) for g in (knockout or ()))
+        overexpress = _values_by_tf(overexpress, "overexpress", "factor")
+        set_to = _values_by_tf(set_to, "set_to", "value")
         requested = [*knockout, *overexpress, *set_to]
         if not requested:
             raise ValueError("Nothing to perturb: pass knockout=[...], overexpress={TF: factor} or set_to={TF: value}.")
         dup = sorted({g for g in requested if requested.count(g) > 1})
         if dup:
-            raise ValueError(f"TFs perturbed more than once: {dup}; use one of knockout / overexpress / set_to per TF.")
+            raise ValueError(f"TFs perturbed more than once: {_examples(dup)}; use one of knockout / "
+                             "overexpress / set_to per TF.")
         tf_index = {g: i for i, g in enumerate(tfs)}
         gene_set = set(genes)
         for g in requested:
             if g not in tf_index:
                 what = "a target gene of the GRN (only TFs, the roots of the causal graph, can be perturbed)" \
                     if g in gene_set else "not a gene of the model"
-                raise ValueError(f"{g!r} is {what}. The model's TFs include {sorted(tf_index)[:10]}.")
+                raise ValueError(
+                    f"{g!r} is {what}. The model's TFs include {_examples(sorted(tf_index), 10)}."
+                )
         for kind, values in (("overexpress factors", overexpress), ("set_to values", set_to)):
             bad = {k: v for k, v in values.items() if not np.isfinite(v) or v < 0}
             if bad:

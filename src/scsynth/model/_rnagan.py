@@ -28,12 +28,19 @@ from ..data import (
     match_gene_sets,
     normalize_total,
 )
+from ..data._validate import _examples, check_anndata, check_int
 from ..module import RNAGANNetworks
 from ..nn import PathwayLinear
-from ..train import EpisodeBatches, EpochProgressBar, RNAGANTrainingPlan, TrajectoryDataModule
+from ..train import (
+    DivergenceGuard,
+    EpisodeBatches,
+    EpochProgressBar,
+    RNAGANTrainingPlan,
+    TrajectoryDataModule,
+)
 from ..train._quiet import quiet_lightning
 from ._base import ScsynthModelBase, genes_by_name
-from ._generated import provenance, scale_to_library
+from ._generated import check_finite_output, provenance, scale_to_library
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +284,9 @@ class RNAGAN(ScsynthModelBase):
         >>> RNAGAN.setup_mudata(mdata, groupby="cell_type")  # doctest: +SKIP
         >>> model = RNAGAN(mdata)  # doctest: +SKIP
         """
+        if not isinstance(getattr(mdata, "mod", None), Mapping):
+            raise TypeError(f"`mdata` must be a MuData, got {type(mdata).__name__}; use RNAGAN.setup_anndata "
+                            "for an AnnData.")
         mods = dict(mdata.mod)
         if modalities is None:
             if not set(mods) <= set(MODALITIES):
@@ -313,7 +323,7 @@ class RNAGAN(ScsynthModelBase):
         parts = []
         for name, kind in modalities.items():
             sub = mods[name]
-            x = genes_by_name(sub, shared, layer, what=f"modality {name!r}")
+            x = genes_by_name(sub, shared, layer, what=f"modality {name!r}", name=f"mdata.mod[{name!r}]")
             x = sparse.csr_matrix(x, dtype=np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
             obs = pd.DataFrame({groupby: sub.obs[groupby].astype(str).to_numpy(), MUDATA_MODALITY_KEY: kind},
                                index=[f"{name}:{o}" for o in sub.obs_names])
@@ -350,10 +360,14 @@ class RNAGAN(ScsynthModelBase):
             return adata.obs[args["modality_key"]].astype(str).to_numpy()
         return np.full(adata.n_obs, args.get("modality", "sc"))
 
-    def _network_input(self, adata: AnnData, layer: str | None = None, *, dense: bool = True):
-        """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name)."""
+    def _network_input(
+        self, adata: AnnData, layer: str | None = None, *, dense: bool = True, name: str = "adata"
+    ):
+        """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name, checked)."""
+        strict = layer is not None  # a layer the user names must exist; the training layer may be in .X
         layer = self.registry_["setup_args"].get("layer") if layer is None else layer
-        return log_normalize(genes_by_name(adata, self.var_names_, layer, what="samples"), dense=dense)
+        x = genes_by_name(adata, self.var_names_, layer, what="samples", name=name, strict_layer=strict)
+        return log_normalize(x, dense=dense)
 
     # -- training ------------------------------------------------------------------------------------------
     def train(
@@ -398,7 +412,14 @@ class RNAGAN(ScsynthModelBase):
             Options of :class:`~scsynth.train.RNAGANTrainingPlan`.
         **trainer_kwargs
             Options of :class:`scvi.train.Trainer`.
+
+        Raises
+        ------
+        scsynth.train.TrainingDivergedError
+            A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
+            weights and the message says which step and what to change (see :doc:`/reliability`).
         """
+        batch_size = check_int(batch_size, "batch_size")
         self._check_has_data("train")
         seed = settings.seed if seed is None else int(seed)
         x = self._network_input(self.adata, dense=False)  # sparse stays sparse: 100k cells fit in memory
@@ -431,14 +452,22 @@ class RNAGAN(ScsynthModelBase):
             data = EpisodeBatches(x[rows], groups[rows], n_refs=n_refs, n_batches=math.ceil(steps / epochs),
                                   batch_size=batch_size, seed=seed + len(self.steps_))
             plan = RNAGANTrainingPlan(self.module, **{**(plan_kwargs or {}), **extra})
-            self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed, dict(trainer_kwargs))
-            self.steps_[name] = self.steps_.get(name, 0) + data.n_batches * epochs
+            guard = self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed,
+                                    dict(trainer_kwargs))
+            n_steps = guard.kept_step if guard.diverged else data.n_batches * epochs  # steps behind the weights
+            if n_steps:
+                self.steps_[name] = self.steps_.get(name, 0) + n_steps
             totals = np.asarray(get_matrix(self.adata, self.registry_["setup_args"].get("layer"))[rows].sum(1)).ravel()
             labels = self.adata.obs[self.groupby].astype(str).to_numpy()[rows]
             self.train_libraries_[modality] = {g: totals[labels == g].astype(np.float32) for g in np.unique(labels)}
+            if guard.diverged:  # later stages do not run; trained = holds weights of some finite training
+                self.module.eval()
+                self.is_trained_ = any(n > 0 for n in self.steps_.values())
+                guard.raise_if_diverged()
         self.module.eval()
 
-    def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed, trainer_kwargs) -> None:
+    def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed,
+                   trainer_kwargs) -> DivergenceGuard:
         import lightning
         from scvi.train import TrainRunner
 
@@ -448,7 +477,12 @@ class RNAGAN(ScsynthModelBase):
         # adversarial training can leave the discriminator in a worse state than it reached (a late collapse
         # flattens its logits): keep the weights of the history row where it told episodes apart best
         best = BestStateTracker("episode_accuracy_train", mode="max")
-        callbacks = [*trainer_kwargs.pop("callbacks", []), best]
+        rates = (f"{{'lr_discriminator': {min(plan.lr_discriminator / 10, 1e-3):g}, "  # at most the defaults
+                 f"'lr_generator': {min(plan.lr_generator / 10, 1e-4):g}}}")
+        guard = DivergenceGuard("RNAGAN", f"stage {name}", hint=(
+            f"Lower the learning rates, e.g. plan_kwargs={rates} (they were lr_discriminator="
+            f"{plan.lr_discriminator:g}, lr_generator={plan.lr_generator:g})."))
+        callbacks = [*trainer_kwargs.pop("callbacks", []), best, guard]
         show = trainer_kwargs.pop("enable_progress_bar", settings.progress)
         if show:
             callbacks.append(EpochProgressBar(f"RNAGAN stage {name}"))
@@ -460,13 +494,14 @@ class RNAGAN(ScsynthModelBase):
                         accelerator=accelerator or settings.accelerator, devices=devices, limit_val_batches=0,
                         enable_progress_bar=show, simple_progress_bar=False, enable_model_summary=False,
                         callbacks=callbacks, **trainer_kwargs)()
-        if best.state is not None:
+        if best.state is not None and not guard.diverged:  # after a divergence the guard's weights stay
             self.module.load_state_dict(best.state)
             self.best_epochs_[name] = int(best.epoch)
         history = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         old = self.histories_.get(name, {})
         self.histories_[name] = {k: pd.concat([old[k], v]) if k in old else v for k, v in history.items()}
         self.is_trained_ = True
+        return guard
 
     # -- jobs ----------------------------------------------------------------------------------------------
     def _reference_pool(self, references: AnnData | str | None, adata: AnnData, groupby: str | None,
@@ -494,7 +529,8 @@ class RNAGAN(ScsynthModelBase):
             return ref_x, col[keep].astype(str).to_numpy(), np.flatnonzero(keep)
         key = groupby or self.groupby
         col = check_obs_key(references, key, what="groupby")
-        return self._network_input(references), col.astype(str).to_numpy(), np.full(references.n_obs, -1)
+        ref_x = self._network_input(references, name="references")
+        return ref_x, col.astype(str).to_numpy(), np.full(references.n_obs, -1)
 
     def stratify(
         self,
@@ -546,6 +582,11 @@ class RNAGAN(ScsynthModelBase):
         The probabilities, samples x groups.
         """
         self._check_trained()
+        check_anndata(adata)
+        if references is not None and not isinstance(references, str):
+            check_anndata(references, "references")
+        n_draws, n_refs = check_int(n_draws, "n_draws"), check_int(n_refs, "n_refs")
+        batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
         target_x = self._network_input(adata)
@@ -629,7 +670,9 @@ class RNAGAN(ScsynthModelBase):
         """
         self._check_trained()
         self._check_has_data("draw background references")
-        adata = self.adata if adata is None else adata
+        adata = self.adata if adata is None else check_anndata(adata)
+        n_draws, n_refs = check_int(n_draws, "n_draws"), check_int(n_refs, "n_refs")
+        batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
         target_x, ref_x = self._network_input(adata, layer), self._network_input(self.adata)
@@ -668,13 +711,18 @@ class RNAGAN(ScsynthModelBase):
         """
         self._check_trained()
         self._check_has_data("draw reference sets")
+        n_obs, n_refs = check_int(n_obs, "n_obs"), check_int(n_refs, "n_refs")
+        if not isinstance(group, str):
+            raise TypeError(f"group must be the name of one group (a str), got {type(group).__name__}.")
         seed = settings.seed if seed is None else int(seed)
         modality = modality or next(iter(self.train_libraries_))
         if modality not in self.train_libraries_:
             raise ValueError(f"The model was not trained on {modality!r} samples (trained: {list(self.train_libraries_)}).")
         libraries = self.train_libraries_[modality]
         if group not in libraries:
-            raise ValueError(f"Unknown group {group!r} for {modality}; known: {sorted(libraries)}.")
+            raise ValueError(
+                f"Unknown group {group!r} for {modality}; known: {_examples(sorted(libraries), 20)}."
+            )
         rng = np.random.default_rng(seed)
         modalities = self._modalities(self.adata)
         labels = self.adata.obs[self.groupby].astype(str).to_numpy()
@@ -694,6 +742,7 @@ class RNAGAN(ScsynthModelBase):
         obs = pd.DataFrame({self.groupby: pd.Categorical([group] * n_obs),
                             "modality": pd.Categorical([modality] * n_obs, categories=list(MODALITIES)),
                             "library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
+        check_finite_output(values, type(self).__name__)
         out = AnnData(sparse.csr_matrix(values.numpy()), obs=obs, var=pd.DataFrame(index=self.var_names_))
         if counts:
             out.layers["counts"] = out.X.copy()
@@ -749,20 +798,24 @@ class RNAGAN(ScsynthModelBase):
         from scipy.stats import false_discovery_control, mannwhitneyu
 
         self._check_trained()
+        check_anndata(adata)
+        n_draws, n_refs, n_steps = (check_int(n_draws, "n_draws"), check_int(n_refs, "n_refs"),
+                                    check_int(n_steps, "n_steps"))
         labels = check_obs_key(adata, groupby, what="groupby").astype(str).to_numpy()
+        x = torch.as_tensor(self._network_input(adata))  # checks the samples before any work
         if group not in set(labels):
-            raise ValueError(f"Group {group!r} is not in obs[{groupby!r}] (groups: {sorted(set(labels))[:10]}).")
+            raise ValueError(f"Group {group!r} is not in obs[{groupby!r}] (groups: "
+                             f"{_examples(sorted(set(labels)), 10)}).")
         others = [reference] if isinstance(reference, str) else list(reference or sorted(set(labels) - {group}))
-        unknown = sorted(set(others) - set(labels))
+        unknown = sorted(set(map(str, others)) - set(labels))
         if unknown:
-            raise ValueError(f"Reference groups {unknown} are not in obs[{groupby!r}].")
+            raise ValueError(f"Reference groups {_examples(unknown)} are not in obs[{groupby!r}].")
         pos, neg = np.flatnonzero(labels == group), np.flatnonzero(np.isin(labels, others))
         for name, idx, need in (("group", pos, 2), ("reference", neg, 1)):
             if len(idx) < need:
                 raise ValueError(f"The {name} has {len(idx)} samples; markers need at least {need}.")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        x = torch.as_tensor(self._network_input(adata))
         d = self.module.discriminator
         self.module.eval()
         with torch.no_grad():

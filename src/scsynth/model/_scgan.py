@@ -15,6 +15,7 @@ from scvi.data.fields import CategoricalObsField, LayerField
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, check_label_sizes, check_obs_key, get_matrix
+from ..data._validate import _examples, check_int
 from ..module import ScGANModule
 from ._base import GANModelBase
 from ._generated import generated_anndata, provenance, scale_to_library
@@ -188,13 +189,20 @@ class ScGAN(GANModelBase):
             return codes_train[pick], libs[pick]
         if not self.module.conditional:
             raise ValueError("This ScGAN is unconditional (no labels_key at setup); call generate() without labels.")
-        names = [labels] * n_obs if isinstance(labels, str) else [str(lab) for lab in labels]
+        if isinstance(labels, str):
+            names = [labels] * n_obs
+        elif isinstance(labels, Sequence | np.ndarray | pd.Series | pd.Index) and np.ndim(labels) == 1:
+            names = [str(lab) for lab in labels]
+        else:
+            raise TypeError(f"labels must be a label name or a sequence of n_obs label names, got "
+                            f"{type(labels).__name__}.")
         if len(names) != n_obs:
             raise ValueError(f"labels has {len(names)} entries but n_obs={n_obs}; pass one label or n_obs labels.")
         known = {name: i for i, name in enumerate(self.label_categories)}
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"Unknown labels {unknown[:5]} for obs[{self.labels_key!r}]; known: {sorted(known)}.")
+            raise ValueError(f"Unknown labels {_examples(unknown)} for obs[{self.labels_key!r}]; known: "
+                             f"{_examples(sorted(known), 20)}.")
         codes = np.array([known[n] for n in names], dtype=np.int64)
         out = np.empty(n_obs, dtype=np.float32)
         for code in np.unique(codes):
@@ -243,6 +251,7 @@ class ScGAN(GANModelBase):
         if isinstance(n_obs, bool) or not isinstance(n_obs, int | np.integer) or n_obs < 1:
             raise ValueError(f"n_obs must be a positive integer, got {n_obs!r}.")
         n_obs = int(n_obs)
+        batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
         codes, library = self._resolve_labels(n_obs, labels, rng)

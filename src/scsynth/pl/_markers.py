@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from anndata import AnnData
 
 from ._utils import _finish
 
@@ -56,6 +57,9 @@ def markers(
     """
     import matplotlib.pyplot as plt
 
+    if not isinstance(adata_or_table, pd.DataFrame | AnnData):
+        raise TypeError(f"`adata_or_table` must be an AnnData or the markers DataFrame, got "
+                        f"{type(adata_or_table).__name__}.")
     table = adata_or_table if isinstance(adata_or_table, pd.DataFrame) else getattr(adata_or_table, "uns", {}).get(key)
     if not isinstance(table, pd.DataFrame) or not _COLUMNS <= set(table.columns):
         raise KeyError(f"No markers table in uns[{key!r}]; run scsynth.tl.markers(adata, model, ...) first, or pass the "

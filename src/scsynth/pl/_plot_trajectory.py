@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..data._matrix import check_values
+from ..data._validate import check_anndata, check_not_empty
 from ._real_vs_generated import _embed, _marker_size
 from ._utils import _expression, _finish, _normalize_total, _palette, _subsample, _take
 
@@ -129,6 +130,10 @@ def plot_trajectory(
 
     >>> fig = scsynth.pl.plot_trajectory(adata, trajectory_key="genesys_trajectory", color_key="label")
     """
+    check_anndata(adata)
+    if reference is not None:
+        check_anndata(reference, "reference")
+        check_not_empty(reference, "reference")
     if max_cells < 2 or n_hvg < 2 or not library_size > 0:
         raise ValueError("`max_cells` and `n_hvg` must be at least 2 and `library_size` positive.")
     _require_column(adata, time_key, "time_key", "adata")

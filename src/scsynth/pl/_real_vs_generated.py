@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..data._validate import check_anndata
 from ._utils import ORIGIN_COLORS, _expression, _finish, _normalize_total, _palette, _subsample, _take
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def real_vs_generated(
     >>> fig = scsynth.pl.real_vs_generated(adata, adata_gen, labels_key="cell_type", basis="umap")
     >>> fig.savefig("real_vs_generated.png", dpi=150)
     """
+    check_anndata(real, "real")
+    check_anndata(generated, "generated")
     if basis not in ("pca", "umap"):
         raise ValueError(f"`basis` must be 'pca' or 'umap', got {basis!r}.")
     if max_cells < 2 or n_hvg < 2 or library_size <= 0:

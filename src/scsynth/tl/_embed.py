@@ -6,6 +6,8 @@ from typing import Any
 
 from anndata import AnnData
 
+from ..data._validate import check_anndata
+
 
 def embed(
     adata: AnnData,
@@ -42,6 +44,7 @@ def embed(
     >>> scsynth.tl.embed(adata, model)  # doctest: +SKIP
     >>> sc.pp.neighbors(adata, use_rep="X_genesys")  # doctest: +SKIP
     """
+    check_anndata(adata)
     if not hasattr(model, "get_latent_representation"):
         raise TypeError(f"{type(model).__name__} has no latent representation; pass e.g. a trained GeneSys.")
     key_added = key_added or f"X_{type(model).__name__.lower()}"

@@ -7,6 +7,8 @@ from typing import Any
 
 from anndata import AnnData
 
+from ..data._validate import check_anndata
+
 
 def stratify(
     adata: AnnData,
@@ -40,6 +42,7 @@ def stratify(
     --------
     >>> scsynth.tl.stratify(bulk, model, references="diagnosis")  # doctest: +SKIP
     """
+    check_anndata(adata)
     if not hasattr(model, "stratify"):
         raise TypeError(f"{type(model).__name__} cannot stratify; pass a trained RNAGAN.")
     adata = adata.copy() if copy else adata
@@ -82,6 +85,7 @@ def markers(
     >>> scsynth.tl.markers(bulk, model, groupby="sex", group="Female")  # doctest: +SKIP
     >>> bulk.uns["rnagan_markers"].head()  # doctest: +SKIP
     """
+    check_anndata(adata)
     if not hasattr(model, "markers"):
         raise TypeError(f"{type(model).__name__} has no markers; pass a trained RNAGAN.")
     adata = adata.copy() if copy else adata

@@ -1,5 +1,7 @@
-"""Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan, RNAGAN's episode plan, and their batch samplers."""
+"""Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan, RNAGAN's episode plan, their batch
+samplers, and the divergence guard all four models train under."""
 
+from ._divergence import DivergenceGuard, TrainingDivergedError
 from ._episodes import EpisodeBatches
 from ._genesys_plan import BestStateTracker, GeneSysTrainingPlan
 from ._groundgan_plan import GROUNDGAN_HISTORY_KEYS, GRouNdGANTrainingPlan
@@ -10,6 +12,7 @@ from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
 
 __all__ = [
     "BestStateTracker",
+    "DivergenceGuard",
     "EpisodeBatches",
     "EpochProgressBar",
     "GROUNDGAN_HISTORY_KEYS",
@@ -20,6 +23,7 @@ __all__ = [
     "RNAGAN_HISTORY_KEYS",
     "GeneratorStepProgressBar",
     "TrajectoryBatches",
+    "TrainingDivergedError",
     "TrajectoryDataModule",
     "WGANGPTrainingPlan",
 ]

@@ -10,6 +10,8 @@ import torch
 from scvi.train import TrainingPlan
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from ._divergence import is_invalid_distribution_parameter
+
 
 class GeneSysTrainingPlan(TrainingPlan):
     """Minimise ``-ELBO + classification_weight * cross-entropy`` over trajectory batches.
@@ -42,9 +44,26 @@ class GeneSysTrainingPlan(TrainingPlan):
     def on_fit_start(self) -> None:
         self.module.train()  # scvi leaves the module in eval mode after a previous train() or load()
 
+    def training_step(self, batch, batch_idx):
+        try:
+            return super().training_step(batch, batch_idx)
+        except ValueError as err:
+            if not is_invalid_distribution_parameter(err):
+                raise
+            # weights that overflowed give NaN distribution parameters: report a NaN loss that updates no
+            # weight, so that DivergenceGuard stops training with a clear error
+            return {"loss": torch.full((), torch.nan, device=self.device, requires_grad=True)}
+
     def validation_step(self, batch, batch_idx):
         kwargs = {**self.loss_kwargs, "kl_weight": 1.0}
-        _, _, loss_output = self.forward(batch, loss_kwargs=kwargs)
+        try:
+            _, _, loss_output = self.forward(batch, loss_kwargs=kwargs)
+        except ValueError as err:
+            if not is_invalid_distribution_parameter(err):
+                raise
+            # weights that overflow (training then stops on the NaN training loss): no best state, no crash
+            self.log("validation_loss", torch.nan, on_epoch=True, sync_dist=self.use_sync_dist)
+            return
         self.log("validation_loss", loss_output.loss, on_epoch=True, sync_dist=self.use_sync_dist)
         self.compute_and_log_metrics(loss_output, self.val_metrics, "validation")
 

@@ -49,19 +49,20 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
                            self._adamw(self.module.anti_labeler.parameters(), self.lr_labeler)]
         return optimizers, schedulers
 
-    def _labeler_step(self, opt, x: torch.Tensor, network: str, key: str) -> None:
+    def _labeler_step(self, opt, x: torch.Tensor, network: str, key: str) -> torch.Tensor:
         with self.toggled_optimizer(opt):
             loss = self.module.labeler_loss(x, network)
             self._optimizer_step(opt, loss)
         self._log(key, loss, x.shape[0])
+        return loss.detach()
 
-    def after_generator_step(self, batch: dict, inference_outputs: dict) -> None:
+    def after_generator_step(self, batch: dict, inference_outputs: dict) -> dict[str, torch.Tensor]:
         if self.module.stage != 2:
-            return
+            return {}
         opt_labeler, opt_anti = self.optimizers()[2:4]
         real = inference_outputs["x_real"]
         with torch.no_grad():
             fake = self.module.generative(**self.module._get_generative_input(batch, inference_outputs))["x_fake"]
-        self._labeler_step(opt_anti, fake, "anti_labeler", "antilabeler_train")
-        self._labeler_step(opt_labeler, fake, "labeler", "labeler_fake_train")
-        self._labeler_step(opt_labeler, real, "labeler", "labeler_real_train")
+        return {"antilabeler_loss": self._labeler_step(opt_anti, fake, "anti_labeler", "antilabeler_train"),
+                "labeler_fake_loss": self._labeler_step(opt_labeler, fake, "labeler", "labeler_fake_train"),
+                "labeler_real_loss": self._labeler_step(opt_labeler, real, "labeler", "labeler_real_train")}

@@ -104,7 +104,8 @@ class RNAGANTrainingPlan(lightning.LightningModule):
         """The networks, under the name scvi-tools' plans (and :class:`BestStateTracker`) use."""
         return self.networks
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """A discriminator step and every ``n_discriminator`` batches a generator step; returns the losses."""
         opt_d, opt_g = self.optimizers()
         loss_d, metrics = self._discriminator_loss(batch)
         opt_d.zero_grad()
@@ -114,6 +115,7 @@ class RNAGANTrainingPlan(lightning.LightningModule):
         self.log("discriminator_loss_train", loss_d.detach(), on_step=False, on_epoch=True, batch_size=n)
         for key, value in metrics.items():
             self.log(f"{key}_train", value, on_step=False, on_epoch=True, batch_size=n)
+        losses = {"discriminator_loss": loss_d.detach()}
         if self.train_generator and (batch_idx + 1) % self.n_discriminator == 0:
             fake = self.networks.generator(batch[REFS], batch[MASK])
             loss_g = F.softplus(-self.networks.discriminator(fake, batch[REFS], batch[MASK])).mean()
@@ -121,3 +123,5 @@ class RNAGANTrainingPlan(lightning.LightningModule):
             self.manual_backward(loss_g)
             opt_g.step()
             self.log("generator_loss_train", loss_g.detach(), on_step=False, on_epoch=True, batch_size=n)
+            losses["generator_loss"] = loss_g.detach()
+        return losses  # checked for NaN/inf by DivergenceGuard

@@ -163,8 +163,8 @@ class WGANGPTrainingPlan(TrainingPlan):
             self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         opt.step()
 
-    def critic_step(self, batch: dict, inference_outputs: dict) -> None:
-        """One critic update on a batch of real cells and as many fresh fakes."""
+    def critic_step(self, batch: dict, inference_outputs: dict) -> torch.Tensor:
+        """One critic update on a batch of real cells and as many fresh fakes; returns the critic loss."""
         opt_c = self.optimizers()[1]
         real, labels = inference_outputs["x_real"], inference_outputs["labels"]
         n = real.shape[0]
@@ -179,6 +179,7 @@ class WGANGPTrainingPlan(TrainingPlan):
         self._log("critic_loss_train", loss, n)
         self._log("wasserstein_train", d_real - d_fake, n, prog_bar=True)
         self._log("gradient_penalty_train", gp, n)
+        return loss.detach()
 
     def generator_step(self, batch: dict, inference_outputs: dict) -> LossOutput:
         """One generator update; returns the module's loss output."""
@@ -193,21 +194,27 @@ class WGANGPTrainingPlan(TrainingPlan):
             self._log(f"{key}_train", value, n)
         return loss_output
 
-    def after_generator_step(self, batch: dict, inference_outputs: dict) -> None:
-        """Hook for models that train extra networks once per generator step (no-op here)."""
+    def after_generator_step(self, batch: dict, inference_outputs: dict) -> dict[str, torch.Tensor]:
+        """Hook for models that train extra networks once per generator step; returns their losses (none)."""
+        return {}
 
-    def training_step(self, batch: dict, batch_idx: int) -> None:
+    def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        """One critic step and, every ``n_critic`` batches, a generator step; returns the step's losses.
+
+        The returned losses are what :class:`~scsynth.train.DivergenceGuard` checks for NaN/inf.
+        """
         inference_outputs = self.module.inference(**self.module._get_inference_input(batch))
-        self.critic_step(batch, inference_outputs)
+        losses = {"critic_loss": self.critic_step(batch, inference_outputs)}
         self.critic_steps += 1
         if self.critic_steps % self.n_critic == 0:
-            self.generator_step(batch, inference_outputs)
-            self.after_generator_step(batch, inference_outputs)
+            losses["generator_loss"] = self.generator_step(batch, inference_outputs).loss.detach()
+            losses.update(self.after_generator_step(batch, inference_outputs))
             for scheduler in self._schedulers():
                 scheduler.step()
             self.generator_steps += 1
             if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
                 self.trainer.should_stop = True
+        return losses
 
     def on_train_epoch_end(self) -> None:
         self.log("generator_step", float(self.generator_steps), on_epoch=True, sync_dist=self.use_sync_dist)
