@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import lightning
-import torch
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("scsynth")
 
@@ -47,6 +47,8 @@ class ScsynthConfig:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"scsynth.settings.seed must be a non-negative int, got {value!r}.")
         self._seed = value
+        import lightning  # here, not at import: `scsynth --help` must not wait for torch
+
         lightning.seed_everything(value, verbose=False)
 
     @property
@@ -70,6 +72,8 @@ class ScsynthConfig:
 
     def default_device(self) -> torch.device:
         """The torch device jobs outside training run on by default."""
+        import torch
+
         if self.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("cpu")

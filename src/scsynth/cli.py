@@ -217,6 +217,24 @@ def _read_genesys_input(args: argparse.Namespace):
     return _read_h5ad(args.input)
 
 
+def _read_genesys_blueprint(args: argparse.Namespace):
+    """The lineage blueprint of --blueprint, its trajectories named by --trajectory-names or its first column."""
+    from .data import read_blueprint
+
+    if args.trajectory_names is not None and args.blueprint_row_names:
+        raise ValueError("Pass either --trajectory-names or --blueprint-row-names, not both.")
+    blueprint = read_blueprint(args.blueprint, row_names=args.blueprint_row_names)
+    if args.trajectory_names is None:
+        return blueprint
+    names = [n.strip() for n in args.trajectory_names.split(",")]
+    if len(names) != blueprint.n_trajectories or not all(names):
+        raise ValueError(f"--trajectory-names {args.trajectory_names!r} gives {len(names)} name(s) but "
+                         f"{args.blueprint} has {blueprint.n_trajectories} trajectories (rows); pass one "
+                         "non-empty name per row, comma-separated, in row order (e.g. --trajectory-names "
+                         f"{','.join(f'fate_{i}' for i in range(blueprint.n_trajectories))}).")
+    return read_blueprint(blueprint, names=names)
+
+
 def _cmd_train_genesys(args: argparse.Namespace) -> None:
     from . import settings
     from .model import GeneSys
@@ -225,12 +243,16 @@ def _cmd_train_genesys(args: argparse.Namespace) -> None:
     _check_out_dir(args.out, args.overwrite)
     if not Path(args.blueprint).is_file():
         raise FileNotFoundError(f"--blueprint {args.blueprint}: no such file (GeneSys' lineage.txt).")
+    blueprint = _read_genesys_blueprint(args)  # before the data: a naming mistake fails fast
     adata = _drop_empty(_read_genesys_input(args), args.layer, args.input)
     GeneSys.setup_anndata(adata, layer=args.layer, labels_key=args.labels_key, time_key=args.time_key,
                           is_count_data=False if args.normalized else None)
-    model = GeneSys(adata, blueprint=args.blueprint, fallback=args.fallback, n_latent=args.n_latent,
+    model = GeneSys(adata, blueprint=blueprint, fallback=args.fallback, n_latent=args.n_latent,
                     n_hidden=args.n_hidden)
     print(model.blueprint)
+    named = args.trajectory_names is not None or args.blueprint_row_names
+    print("Trajectories: " + ", ".join(model.blueprint.trajectories)
+          + ("" if named else " (row numbers; name them with --trajectory-names or --blueprint-row-names)"))
     accelerator = {"auto": None, "cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}[args.device]
     model.train(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_patience=args.patience,
                 lr_factor=args.factor, lr_threshold=args.threshold, max_cycles=args.max_cycles,
@@ -263,7 +285,10 @@ def _cmd_train_groundgan(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"--grn {grn}: no such file (pass a TSV/CSV with source/target columns, "
                                 "'collectri' or 'infer').")
     model = GRouNdGAN(adata, grn=grn, unregulated=args.unregulated, missing=args.missing)
-    print(model.grn.summary() if hasattr(model.grn, "summary") else model.grn)
+    info = model.grn.summary()
+    print(f"GRN: {info['n_tfs']} TFs regulate {info['n_targets']} target genes through {info['n_edges']} edges "
+          f"(density {info['density']:.2g}); {info['n_noise_only']} noise-only genes, {info['n_dropped_genes']} "
+          "genes dropped (not covered by the GRN)")
     model.train(max_steps=args.max_steps, controller_steps=args.controller_steps, batch_size=args.batch_size,
                 controller_batch_size=args.controller_batch_size, train_size=args.train_size, seed=args.seed)
     model.save(args.out, overwrite=args.overwrite)
@@ -325,13 +350,35 @@ def _cmd_train_rnagan(args: argparse.Namespace) -> None:
     print(f"Gene sets: {info['n_sets']} gene sets of {info['name']} {info['version'] or ''}".rstrip()
           + f" over {info['n_matched_genes']} of {info['n_genes']} genes ({info['n_dropped_sets']} sets dropped "
           f"with too few genes in the data) + {args.n_learned} learned pathways")
-    model.train(sc_steps=args.sc_steps, bulk_steps=args.bulk_steps, batch_size=args.batch_size, seed=args.seed)
+    flags = {"sc": "--sc-steps", "bulk": "--bulk-steps"}
+    print(model.training_plan(args.sc_steps, args.bulk_steps, batch_size=args.batch_size, option_names=flags),
+          flush=True)
+    from .model._rnagan import CHANCE_ACCURACY, DEFAULT_STEPS, RNAGANTrainingWarning
+
+    # the plan above says which budget is ignored, and the chance warning is said below with the CLI's flags
+    plan_log = logging.getLogger(RNAGAN.__module__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RNAGANTrainingWarning)
+        plan_log.disabled = True
+        try:
+            model.train(sc_steps=args.sc_steps, bulk_steps=args.bulk_steps, batch_size=args.batch_size,
+                        seed=args.seed)
+        finally:
+            plan_log.disabled = False
     model.save(args.out, overwrite=args.overwrite, save_anndata=True)  # jobs draw references from it
-    accuracy = {k: float(v["episode_accuracy_train"].iloc[model.best_epochs_.get(k, -1), 0])
-                for k, v in model.histories_.items()}
     print(f"Saved RNAGAN ({', '.join(f'{k}: {n} steps' for k, n in model.steps_.items())}; episode accuracy of the "
           "kept weights "
-          f"{', '.join(f'{k} {a:.2f}' for k, a in accuracy.items())}) to {args.out}")
+          f"{', '.join(f'{k} {a:.2f}' for k, a in model.episode_accuracy_.items())}) to {args.out}")
+    last = {name.partition("_")[0]: name for name in model.at_chance_}  # each modality's last stage
+    for modality, name in last.items():
+        if model.at_chance_[name]:
+            budget, accuracy = getattr(args, f"{modality}_steps"), model.episode_accuracy_[name]
+            more = max(4 * budget, DEFAULT_STEPS[modality])
+            print(f"warning: the {modality} stage ended at chance (episode accuracy {accuracy:.2f}; chance "
+                  f"is 0.5, below {CHANCE_ACCURACY} counts as chance): the model cannot tell the groups of "
+                  f"--groupby {args.groupby} apart: stratify's groups are close to arbitrary (often one for all "
+                  f"samples). Train longer (e.g. {flags[modality]} {more}; it was {budget}) and check that the "
+                  "groups differ in expression.", file=sys.stderr)
 
 
 def _cmd_stratify(args: argparse.Namespace) -> None:
@@ -409,7 +456,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     real, sim = _read_h5ad(args.real), _read_h5ad(args.simulated)
     path = write_report(real, sim, args.report, labels_key=args.labels_key, layer=args.layer, n_obs=args.n_obs,
                         seed=args.seed)
-    print(f"Wrote {path}")
+    import pandas as pd
+
+    from ._report import realism_text
+
+    print(realism_text(pd.read_csv(report / "realism.csv")))  # the verdicts, not only where they went
+    print(f"\nWrote {path}, {report / 'realism.csv'} and the figures in {report}.")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -431,7 +483,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     ScGAN.setup_anndata(train, labels_key="bulk_labels", is_count_data=False)
     model = ScGAN(train)
     print(f"[2/4] Training a conditional ScGAN for {args.max_steps} generator steps")
-    model.train(max_steps=args.max_steps, batch_size=args.batch_size, train_size=1.0)
+    # 10 % of the training cells are for the validation curve in history.png
+    model.train(max_steps=args.max_steps, batch_size=args.batch_size, train_size=0.9)
     model.save(out / "model", overwrite=True)
     print(f"[3/4] Generating {held_out.n_obs} cells with the held-out cells' labels")
     generated = model.generate(held_out.n_obs, labels=list(held_out.obs["bulk_labels"].astype(str)), seed=args.seed)
@@ -446,6 +499,52 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     )
     print((out / "report.md").read_text().split("![")[0])
     print(f"Report: {path}")
+
+
+#: ``scsynth data NAME``: bundled dataset -> (loader in scsynth.data, label column, what the values are)
+_DATASETS = {
+    "pbmc68k": ("pbmc68k_normalized", "bulk_labels", "normalised expression (train with --normalized)"),
+    "myoblast": ("hsmm_myoblast", "label", "FPKM, normalised (GeneSys detects it)"),
+    "geuvadis": ("geuvadis_lcl", "sex", "bulk RNA-seq counts"),
+}
+#: The myoblast time course's lineage blueprint (as in the GeneSys tutorial): one row per trajectory.
+_MYOBLAST_BLUEPRINT = {
+    "myotube": ["State1", "State2", "State2", "State2"],
+    "mesenchymal": ["State1", "State3", "State3", "State3"],
+    "proliferating": ["State1", "State1", "State1", "State1"],
+}
+
+
+def _cmd_data(args: argparse.Namespace) -> None:
+    from . import data
+
+    outputs = [(args.output, "-o/--output"), (args.held_out, "--held-out"), (args.blueprint, "--blueprint")]
+    for path, flag in outputs:
+        if path is not None:
+            _check_out_file(path, args.overwrite, flag)
+    if args.blueprint is not None and args.name != "myoblast":
+        raise ValueError("--blueprint is for the myoblast time course (GeneSys); drop it for this dataset.")
+    loader, key, kind = _DATASETS[args.name]
+    adata = getattr(data, loader)()
+    parts = {args.output: adata}
+    if args.held_out is not None:
+        from sklearn.model_selection import train_test_split
+
+        train, test = train_test_split(np.arange(adata.n_obs), test_size=args.fraction, random_state=args.seed,
+                                       stratify=adata.obs[key].astype(str))
+        parts = {args.output: adata[np.sort(train)].copy(), args.held_out: adata[np.sort(test)].copy()}
+    for path, part in parts.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        part.write_h5ad(path)
+        groups = part.obs[key].astype(str).value_counts()
+        print(f"Wrote {path}: {part.n_obs} {'samples' if args.name == 'geuvadis' else 'cells'} x {part.n_vars} "
+              f"genes, {kind}; obs[{key!r}] has {len(groups)} groups "
+              f"({', '.join(f'{g} {n}' for g, n in groups.head(4).items())}{', ...' if len(groups) > 4 else ''})")
+    if args.blueprint is not None:
+        lines = ["\t".join([name, *labels]) for name, labels in _MYOBLAST_BLUEPRINT.items()]
+        Path(args.blueprint).write_text("\n".join(lines) + "\n")
+        print(f"Wrote {args.blueprint}: the lineage blueprint, {len(lines)} trajectories x 4 time steps, named in "
+              f"its first column ({', '.join(_MYOBLAST_BLUEPRINT)}): train with --blueprint-row-names")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -508,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("input", help="training data: .h5ad with obs label/time, or (with --anno) a 10x matrix directory")
     gs.add_argument("--blueprint", required=True, help="lineage blueprint (GeneSys' lineage.txt: one row per "
                     "trajectory, one tab-separated label per time step)")
+    gs.add_argument("--trajectory-names", metavar="A,B,...",
+                    help="names of the blueprint's trajectories (rows), comma-separated in row order "
+                    "(default: trajectory_0, trajectory_1, ...); used by generate --trajectory and in plots")
+    gs.add_argument("--blueprint-row-names", action="store_true",
+                    help="the first column of --blueprint names the trajectories (the time steps follow)")
     gs.add_argument("--anno", help="GeneSys' annotations.txt (barcode, label, time), matched to the cells by barcode")
     gs.add_argument("--out", required=True, help="directory to save the model to")
     gs.add_argument("--labels-key", default="label", help="obs column with the labels (default: label)")
@@ -554,9 +658,12 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--layer", help="layer with the values (default: X)")
     rg.add_argument("--normalized", action="store_true", help="values are normalised expression, not counts")
     rg.add_argument("--sc-steps", type=_non_negative_int, default=2000,
-                    help="single-cell stage batches (default: 2000)")
+                    help="steps (batches) of the single-cell stage; the first stage that runs spends half of them "
+                    "on discriminator warm-up; ignored without single-cell samples (default: 2000)")
     rg.add_argument("--bulk-steps", type=_non_negative_int, default=1000,
-                    help="bulk fine-tuning batches (default: 1000)")
+                    help="steps (batches) of the bulk stage: fine-tuning after single cells, or, on bulk data "
+                    "alone, half discriminator warm-up, half adversarial; ignored without bulk samples "
+                    "(default: 1000)")
     rg.add_argument("--batch-size", type=_positive_int, default=64, help="episodes per batch (default: 64)")
     rg.add_argument("--n-learned", type=_non_negative_int, default=8,
                     help="learned pathways next to the gene sets (default: 8)")
@@ -616,6 +723,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--overwrite", action="store_true", help="replace the report files in --report")
     ev.set_defaults(func=_cmd_evaluate)
 
+    dat = sub.add_parser("data", help="write a bundled dataset to .h5ad (to try every command offline)",
+                         description="Write one of scsynth's bundled, offline datasets to an .h5ad file, "
+                         "optionally with a stratified held-out part to evaluate or stratify against: pbmc68k "
+                         "(700 PBMCs, 10 cell types, normalised), myoblast (271-cell myoblast time course, FPKM, "
+                         "with --blueprint for GeneSys), geuvadis (85 lymphoblastoid bulk samples, counts, sex).")
+    dat.add_argument("name", choices=sorted(_DATASETS), help="the dataset")
+    dat.add_argument("-o", "--output", required=True, help="output .h5ad (the training part with --held-out)")
+    dat.add_argument("--held-out", help="also write a held-out part, stratified by the dataset's labels, here")
+    dat.add_argument("--fraction", type=_open_fraction, default=0.2, help="held-out fraction (default: 0.2)")
+    dat.add_argument("--blueprint", help="myoblast: also write its lineage blueprint (GeneSys' lineage.txt) here")
+    dat.add_argument("--seed", type=_non_negative_int, default=0, help="random seed of the split (default: 0)")
+    dat.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    dat.set_defaults(func=_cmd_data)
+
     up = sub.add_parser("upgrade", help="convert a model saved by scsynth 0.1 (pickled model.pt) to the safe format",
                         description="Load a model directory saved by scsynth 0.1, whose model.pt is a pickle that "
                         "can run code when loaded, and save it again as tensors and JSON. Run it only on models "
@@ -644,8 +765,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # scsynth's own messages at INFO; other libraries' (anndata's "... storing 'x' as categorical") only from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("scsynth").setLevel(logging.INFO)
     debug = args.debug or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+    formatted = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = _format_warning
     try:
         args.func(args)
     except KeyboardInterrupt:
@@ -659,7 +785,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = not isinstance(err, _EXPECTED_ERRORS)
         print(f"error: {_error_message(err, debug_hint=hint)}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = formatted
     return 0
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one ``warning: ...`` line, without the source path and line that Python prints."""
+    return f"warning: {' '.join(str(message).split())}\n"
 
 
 # the errors scsynth raises on purpose, with a message that says what to do; anything else is a bug or an

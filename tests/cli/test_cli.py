@@ -88,7 +88,20 @@ def test_evaluate_writes_a_report(tmp_path, pbmc, capsys):
     assert table.loc["rf_auroc", "value"] < 0.8  # halves of the same data are hard to tell apart
     png = __import__("matplotlib.image").image.imread(tmp_path / "rep" / "real_vs_generated.png")
     assert png.ndim == 3 and png.shape[0] > 100
-    assert "report.md" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "report.md" in out
+    # the terminal gets the verdicts and the table, not only where the report went
+    assert out.splitlines()[0].startswith("Overall: ")
+    assert "- rf_auroc (good): Generated cells are hard to tell from real ones" in out
+    header = next(line for line in out.splitlines() if line.startswith("metric "))
+    assert header.split() == ["metric", "generated", "control", "ratio", "verdict"]
+    rf_line = next(line for line in out.splitlines() if line.startswith("rf_auroc "))
+    assert rf_line.split()[-1] == "good" and f"{table.loc['rf_auroc', 'value']:.3g}" in rf_line
+    # the report leads with the verdicts and says how many genes were compared (765 < 1000 asked for)
+    assert report.startswith("# scsynth realism report\n\n**Overall: ")
+    assert "| rf_auroc | good |" in report
+    assert "all 765 genes (the data have fewer than the 1000 highly variable genes asked for)" in report
+    assert "every cell is scaled so that its values add up to 20,000" in report
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -102,4 +115,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (generated.obs["bulk_labels"].astype(str).value_counts().sort_index()
             == real.obs["bulk_labels"].astype(str).value_counts().sort_index()).all()
     assert ScGAN.load(out / "model").n_generator_steps_ == 3
-    assert "| rf_auroc |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| rf_auroc |" in out
+    assert "**Overall: " in out and "- rf_auroc (" in out  # the verdicts are printed with the report head

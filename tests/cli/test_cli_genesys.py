@@ -56,3 +56,58 @@ def test_train_genesys_from_10x_directory_and_annotations(tmp_path, capsys):
     assert main(["train", "genesys", str(tmp_path / "10x"), "--anno", str(tmp_path / "annotations.txt"),
                  "--blueprint", str(tmp_path / "bad.txt"), "--out", str(tmp_path / "n")]) == 1
     assert "fate_C" in capsys.readouterr().err
+
+
+TINY = ["--epochs", "2", "--batch-size", "16", "--n-hidden", "16", "--n-latent", "4"]
+
+
+def test_train_genesys_named_trajectories(tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scsynth import pl
+
+    data = tmp_path / "cells.h5ad"
+    real = branching_counts()
+    real.write_h5ad(data)
+    _write_lineage(tmp_path / "lineage.txt")
+    args = ["train", "genesys", str(data), "--blueprint", str(tmp_path / "lineage.txt"), *TINY]
+    # names in row order, comma-separated (spaces inside a name are kept)
+    assert main([*args, "--out", str(tmp_path / "m"), "--trajectory-names", "to_A, to B"]) == 0
+    out = capsys.readouterr().out
+    assert "Trajectories: to_A, to B\n" in out
+    assert GeneSys.load(tmp_path / "m").blueprint.trajectories == ["to_A", "to B"]
+    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "--trajectory", "to B",
+                 "-o", str(tmp_path / "b.h5ad")]) == 0
+    assert set(anndata.read_h5ad(tmp_path / "b.h5ad").obs["trajectory"]) == {"to B"}
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "--trajectory", "trajectory_1",
+                 "-o", str(tmp_path / "x.h5ad")]) == 1
+    assert "Unknown trajectory 'trajectory_1'" in (err := capsys.readouterr().err) and "'to B'" in err
+    # the generated file carries the named blueprint: the real cells are drawn per fate
+    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "-o", str(tmp_path / "all.h5ad")]) == 0
+    sim = anndata.read_h5ad(tmp_path / "all.h5ad")
+    assert list(sim.uns["blueprint"].index) == ["to_A", "to B"]
+    fig = pl.plot_trajectory(sim, reference=real, basis="pca", genes=["g0"], n_hvg=20)
+    (gax,) = [a for a in fig.axes if a.get_label() == "gene:g0"]
+    lines = {ln.get_gid(): ln for ln in gax.lines}
+    for name in ["to_A", "to B"]:
+        assert lines[f"reference:g0:{name}"].get_color() == lines[f"gene:g0:{name}"].get_color()
+
+    # or the names in the first column of lineage.txt
+    named = BRANCHING_BLUEPRINT.rename(index={"to B": "to_B"})
+    named.to_csv(tmp_path / "named.txt", sep="\t", header=False, index=True)
+    named_args = ["train", "genesys", str(data), "--blueprint", str(tmp_path / "named.txt"), *TINY]
+    assert main([*named_args, "--out", str(tmp_path / "n"), "--blueprint-row-names"]) == 0
+    assert GeneSys.load(tmp_path / "n").blueprint.trajectories == ["to_A", "to_B"]
+    capsys.readouterr()
+    # forgetting the flag: the names read as labels at time 1, and the error says what to pass
+    assert main([*named_args, "--out", str(tmp_path / "o")]) == 1
+    assert "--blueprint-row-names" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "o"), "--trajectory-names", "A,B,C"]) == 1
+    assert "--trajectory-names 'A,B,C' gives 3 name(s)" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "o"), "--trajectory-names", "A,A"]) == 1
+    assert "Duplicated trajectory names" in capsys.readouterr().err
+    assert main([*named_args, "--out", str(tmp_path / "o"), "--trajectory-names", "A,B",
+                 "--blueprint-row-names"]) == 1
+    assert "not both" in capsys.readouterr().err

@@ -1,3 +1,5 @@
+import warnings
+
 import anndata
 import numpy as np
 import pandas as pd
@@ -75,3 +77,22 @@ def test_train_rnagan_from_h5mu_and_clear_errors(tmp_path, capsys):
     assert "nope.gmt" in capsys.readouterr().err
     assert main(["stratify", str(tmp_path / "m"), str(tmp_path / "both.h5mu"), "-o", str(tmp_path / "x.h5ad")]) == 1
     assert "MuData file" in capsys.readouterr().err
+
+
+def test_train_rnagan_prints_its_plan_and_a_chance_warning(tmp_path, capsys):
+    data, gmt = tmp_path / "samples.h5ad", tmp_path / "sets.gmt"
+    _samples(n_per_group=10).write_h5ad(data)
+    _gmt(gmt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", "rnagan", str(data), "--groupby", "group", "--gene-sets", str(gmt), "--modality",
+                     "bulk", "--sc-steps", "200", "--bulk-steps", "4", "--batch-size", "16", "--n-learned", "2",
+                     "--out", str(tmp_path / "m")]) == 0
+    captured = capsys.readouterr()
+    assert ("RNAGAN plan: bulk only: --sc-steps ignored (no single-cell samples); bulk stage: 2 discriminator "
+            "warm-up + 2 adversarial steps, of 16 episodes each.") in captured.out
+    # 4 steps: at chance, said once, with the CLI's flags (not as a Python warning with a source path)
+    assert "warning: the bulk stage ended at chance" in captured.err and "--bulk-steps 1000" in captured.err
+    assert "RNAGAN bulk adversarial" in captured.err and "UserWarning" not in captured.err
+    assert not [w for w in caught if "RNAGAN" in type(w.message).__name__]
+    assert captured.out.count("RNAGAN plan") == 1 and "RNAGAN plan" not in captured.err

@@ -72,6 +72,36 @@ def test_read_blueprint_names_and_dataframe(tmp_path):
     assert read_blueprint(bp, names=["x", "y"]).trajectories == ["x", "y"]
 
 
+def test_read_blueprint_row_names(tmp_path):
+    # a first column of names, e.g. "neurons<TAB>Quiescent Center<TAB>..."; the time steps follow
+    named = [["neurons", *ROWS[0]], [" three ", *ROWS[1]]]
+    bp = read_blueprint(_write_lineage(tmp_path / "named.txt", named), row_names=True)
+    assert bp.trajectories == ["neurons", "three"]
+    assert bp.n_times == 4 and bp.table.to_numpy().tolist() == ROWS
+    assert bp == read_blueprint(_write_lineage(tmp_path / "plain.txt"), names=["neurons", "three"])
+    # the same for a DataFrame, whose own index is then ignored
+    frame = pd.DataFrame(named, index=["x", "y"])
+    assert read_blueprint(frame, row_names=True) == bp
+    # a named row missing its name, or names asked for twice
+    _write_lineage(tmp_path / "gap.txt", [named[0], ["", *ROWS[1]]])
+    with pytest.raises(ValueError, match=r"row 2 \(line 2\) has no name"):
+        read_blueprint(tmp_path / "gap.txt", row_names=True)
+    with pytest.raises(ValueError, match="either names= or row_names=True"):
+        read_blueprint(tmp_path / "named.txt", names=["a", "b"], row_names=True)
+    with pytest.raises(ValueError, match="already named"):
+        read_blueprint(bp, row_names=True)
+    with pytest.raises(ValueError, match="Duplicated trajectory names.*'a'"):
+        read_blueprint(pd.DataFrame([["a", "QC", "X"], ["a", "QC", "Y"]]), row_names=True)
+    # read without row_names, the names are labels at time 1: the error says how to read them as names
+    plain = read_blueprint(tmp_path / "named.txt")
+    with pytest.raises(ValueError, match=r"'neurons'.*row_names=True.*--blueprint-row-names"):
+        plain.check_against(["Quiescent Center", "CNS_neurons", "3", "2.0"], [1, 2, 2, 4])
+    # a plain typo gets no such hint
+    with pytest.raises(ValueError, match="not in") as err:
+        read_blueprint(pd.DataFrame(ROWS)).check_against(["Quiescent Center", "3", "2.0"], [1, 2, 4])
+    assert "row_names" not in str(err.value)
+
+
 def test_blueprint_is_immutable(tmp_path):
     bp = read_blueprint(pd.DataFrame(ROWS))
     with pytest.raises(AttributeError, match="immutable"):

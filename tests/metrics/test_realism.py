@@ -16,7 +16,9 @@ from scsynth.metrics import (
     mmd,
     realism,
     rf_auroc,
+    summarize_realism,
 )
+from scsynth.metrics._realism import overall_verdict, verdict
 from scsynth.data import normalize_total as normalize_library
 
 METRICS = [
@@ -30,7 +32,8 @@ METRICS = [
     "gene_zero_frac_corr",
     "gene_corr_corr",
 ]
-COLUMNS = ["metric", "value", "value_sd", "control", "control_sd", "ratio", "ideal", "better", "n_cells"]
+COLUMNS = ["metric", "value", "value_sd", "control", "control_sd", "ratio", "ideal", "better", "n_cells",
+           "verdict", "summary"]
 SMALL = {"n_obs": 200, "n_hvg": 200, "n_repeats": 2, "rf_trees": 50}
 
 
@@ -74,6 +77,7 @@ def test_table_layout(same_df: pd.DataFrame) -> None:
     params = same_df.attrs["params"]
     assert {"n_obs": 200, "m": 175, "n_hvg": 200, "n_repeats": 2, "seed": 0}.items() <= params.items()
     assert params["library_size"] == 20000
+    assert params["n_genes_used"] == 200
     assert same_df[["value", "control"]].notna().all().all()
 
 
@@ -96,6 +100,54 @@ def test_permuted_genes_are_detected(permuted_df: pd.DataFrame) -> None:
     assert t.loc["euclidean_centroid", "ratio"] > 2
     assert t.loc["gene_mean_corr", "value"] < t.loc["gene_mean_corr", "control"] - 0.2
     assert t.loc["gene_corr_corr", "value"] < t.loc["gene_corr_corr", "control"]
+
+
+def test_verdicts_real_halves_are_good(same_df: pd.DataFrame) -> None:
+    t = same_df.set_index("metric")
+    assert t.loc["rf_auroc", "verdict"] == "good"
+    assert set(t["verdict"]) <= {"good", "fair"}  # two halves of the same cells: nothing is poor
+    assert (t["verdict"] == "good").sum() >= 7
+    text = summarize_realism(same_df)
+    lines = text.splitlines()
+    assert lines[0].startswith("Overall: good") or lines[0].startswith("Overall: fair")
+    assert len(lines) == 1 + len(METRICS)
+    assert lines[1].startswith("- rf_auroc (good): Generated cells are hard to tell from real ones: a random")
+    assert f"AUROC {t.loc['rf_auroc', 'value']:.2f}" in lines[1]
+
+
+def test_verdicts_permuted_genes_are_poor(permuted_df: pd.DataFrame) -> None:
+    t = permuted_df.set_index("metric")
+    assert (t["verdict"] == "poor").all()
+    summary = t.loc["rf_auroc", "summary"]
+    assert summary == ("Generated cells are easy to tell from real ones: a random forest separates them with "
+                       f"AUROC {t.loc['rf_auroc', 'value']:.2f}, where two halves of the real cells score "
+                       f"{t.loc['rf_auroc', 'control']:.2f}.")
+    assert "times that between two halves of the real cells" in t.loc["mmd", "summary"]
+    text = summarize_realism(permuted_df)
+    head = "Overall: poor (0 good, 0 fair, 9 poor of 9 metrics, relative to two halves of the real cells)."
+    assert text.splitlines()[0] == head
+    # the printed form (terminal and notebook) ends with the verdicts; derived frames are plain DataFrames
+    assert repr(permuted_df).endswith(text)
+    assert "<li>rf_auroc (poor): Generated cells are easy to tell" in permuted_df._repr_html_()
+    assert type(permuted_df.set_index("metric")) is pd.DataFrame
+    # a table read back from realism.csv gives the same lines
+    assert summarize_realism(pd.DataFrame(permuted_df.to_dict("list"))) == text
+
+
+def test_verdict_limits() -> None:
+    # the documented limits (docs/metrics.md, "Verdicts")
+    assert [verdict("rf_auroc", v, 0.52) for v in (0.56, 0.66, 0.92)] == ["good", "fair", "poor"]
+    assert verdict("rf_auroc", 0.45, 0.52) == "good"  # below 0.5 is as far from chance as above
+    assert [verdict("mmd", 0.01 * r, 0.01) for r in (1.9, 4.9, 5.1)] == ["good", "fair", "poor"]
+    assert [verdict("cosine_centroid", r, 1.0) for r in (1.4, 2.9, 3.1)] == ["good", "fair", "poor"]
+    assert [verdict("milisi", v, 1.9) for v in (1.85, 1.7, 1.5)] == ["good", "fair", "poor"]
+    assert [verdict("gene_mean_corr", v, 0.99) for v in (0.98, 0.95, 0.85)] == ["good", "fair", "poor"]
+    assert [verdict("gene_corr_corr", v, 0.8) for v in (0.77, 0.65, 0.5)] == ["good", "fair", "poor"]
+    assert verdict("mmd", 0.02, float("nan")) == "n/a"
+    assert overall_verdict(["good"] * 9) == "good"
+    assert overall_verdict(["good"] * 8 + ["poor"]) == "fair"  # never good with a poor metric
+    assert overall_verdict(["good"] * 4 + ["poor"] * 5) == "poor"
+    assert overall_verdict(["n/a"] * 9) == "n/a"
 
 
 def test_cell_types_differ(pbmc: ad.AnnData) -> None:
@@ -141,6 +193,8 @@ def test_layer_and_no_control(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
     real.X, gen.X = np.zeros_like(real.X), np.zeros_like(gen.X)
     df = realism(real, gen, layer="expr", n_obs=40, n_hvg=100, n_repeats=1, rf_trees=20, control=False)
     assert df[["control", "control_sd", "ratio"]].isna().all().all()
+    assert (df["verdict"] == "n/a").all()
+    assert summarize_realism(df).startswith("Overall: no verdict (no real-vs-real control was computed")
     assert df["value"].notna().all()
     del gen.layers["expr"]
     with pytest.raises(KeyError, match="missing from `generated.layers`"):

@@ -115,7 +115,7 @@ def test_pca_with_reference_and_genes(gen, real, tmp_path):
         gids = [ln.get_gid() for ln in ax.lines]
         assert sum(g.startswith("gene:") for g in gids) == len(TRAJECTORIES)
         assert sum(g.startswith("reference:") for g in gids) == len(TRAJECTORIES)
-        assert len(ax.collections) == len(TRAJECTORIES)  # shaded standard errors
+        assert len(ax.collections) == 2 * len(TRAJECTORIES)  # shaded standard errors, adata and reference
     # trajectory-specific gene of the first trajectory rises over time there, not in the second
     g0 = {ln.get_gid(): np.asarray(ln.get_ydata()) for ln in gaxes[0].lines}
     assert np.all(np.diff(g0["gene:g0:erythroid"]) > 0)
@@ -206,3 +206,97 @@ def test_errors(gen, real):
     gen.obsm["X_umap"] = np.zeros((gen.n_obs, 2))
     with pytest.warns(UserWarning, match="joint embedding"):
         pl.plot_trajectory(gen, reference=real, n_hvg=20)
+
+
+def _blueprint_case(gen, real):
+    """Blueprint with a progenitor shared at time 1; ``real`` has labels but no trajectory column."""
+    table = pd.DataFrame(
+        [["progenitor"] + [f"{t}_{k}" for k in TIMES[1:]] for t in TRAJECTORIES],
+        index=TRAJECTORIES,
+        columns=[str(k) for k in TIMES],
+    )
+    gen.uns["blueprint"] = table  # as GeneSys' generate stores it
+    gen.uns["scsynth"] = {"model": "GeneSys"}
+    real = real.copy()
+    real.obs = real.obs.drop(columns="genesys_trajectory")
+    label = real.obs["label"].astype(str)
+    label[real.obs["time"] == 1] = "progenitor"
+    real.obs["label"] = pd.Categorical(label)
+    rng = np.random.default_rng(5)
+    gen.obsm["X_umap"] = rng.normal(size=(gen.n_obs, 2))
+    real.obsm["X_umap"] = rng.normal(size=(real.n_obs, 2))
+    return gen, real, table
+
+
+def _legend_texts(ax) -> list[str]:
+    return [t.get_text() for c in ax.get_children() if isinstance(c, Legend) for t in c.get_texts()]
+
+
+def test_reference_per_fate_from_blueprint(gen, real):
+    gen, real, _ = _blueprint_case(gen, real)
+    snap = _snapshot(real)
+    fig = pl.plot_trajectory(gen, reference=real, genes=["g0", "g45"], max_cells=10_000)
+    emb = _ax(fig, "embedding")
+    paths = {ln.get_gid(): ln for ln in emb.lines}
+    umap, obs = real.obsm["X_umap"], real.obs
+    for traj in TRAJECTORIES:
+        ref, own = paths[f"reference-path:{traj}"], paths[f"path:{traj}"]
+        assert ref.get_color() == own.get_color() and ref.get_linestyle() == "--" and own.get_linestyle() == "-"
+        # time 1: the shared progenitor counts for every fate; later steps: the fate's own label
+        masks = [(obs["time"] == 1).to_numpy()] + [(obs["label"] == f"{traj}_{k}").to_numpy() for k in TIMES[1:]]
+        expected = np.array([umap[m].mean(axis=0) for m in masks])
+        np.testing.assert_allclose(np.column_stack([ref.get_xdata(), ref.get_ydata()]), expected)
+    assert sum(g.startswith("reference-path:") for g in paths) == len(TRAJECTORIES)
+    texts = _legend_texts(emb)
+    assert texts[: len(TRAJECTORIES)] == TRAJECTORIES
+    assert "generated (solid)" in texts and "real (dashed)" in texts
+    assert f"real cells ({real.n_obs:,})" in texts
+    for gax in _gene_axes(fig):
+        gene = gax.get_title()
+        lines = {ln.get_gid(): ln for ln in gax.lines}
+        assert sum(g.startswith("reference:") for g in lines) == len(TRAJECTORIES)
+        for traj in TRAJECTORIES:
+            ref, own = lines[f"reference:{gene}:{traj}"], lines[f"gene:{gene}:{traj}"]
+            assert ref.get_color() == own.get_color() and ref.get_linestyle() == "--"
+            np.testing.assert_array_equal(ref.get_xdata(), TIMES)
+        # the progenitor's mean is the same real cells for both fates
+        first = [lines[f"reference:{gene}:{t}"].get_ydata()[0] for t in TRAJECTORIES]
+        assert first[0] == pytest.approx(first[1])
+        bands = [c.get_gid() for c in gax.collections if (c.get_gid() or "").startswith("reference-band:")]
+        assert len(bands) == len(TRAJECTORIES)
+    g0 = {ln.get_gid(): np.asarray(ln.get_ydata()) for ln in _ax(fig, "gene:g0").lines}
+    # g0 belongs to the first fate's programme: its real trend rises there, not in the second
+    assert g0["reference:g0:erythroid"][-1] > g0["reference:g0:myeloid"][-1] + 0.3
+    assert any("real (dashed), mean ± s.e.\nper trajectory, from the blueprint" == t for t in _legend_texts(_ax(fig, "gene:g0")))
+    _assert_same(real, snap)
+
+
+def test_reference_pooled_without_blueprint(gen, real):
+    gen, real, table = _blueprint_case(gen, real)
+    del gen.uns["blueprint"]
+    fig = pl.plot_trajectory(gen, reference=real, genes="g0")
+    emb = _ax(fig, "embedding")
+    assert not [ln for ln in emb.lines if (ln.get_gid() or "").startswith("reference-path:")]
+    assert any("not split by trajectory: no blueprint" in t for t in _legend_texts(emb))
+    (gax,) = _gene_axes(fig)
+    gids = [ln.get_gid() for ln in gax.lines]
+    assert gids.count("reference:g0:all cells") == 1 and len(gids) == len(TRAJECTORIES) + 1
+    assert any("all cells pooled (no blueprint)" in t for t in _legend_texts(gax))
+    # the blueprint passed explicitly (a Blueprint, e.g. model.blueprint) splits them again
+    from scsynth.data import read_blueprint
+
+    fig = pl.plot_trajectory(gen, reference=real, genes="g0", blueprint=read_blueprint(table))
+    gids = [ln.get_gid() for ln in _gene_axes(fig)[0].lines]
+    assert {g for g in gids if g.startswith("reference:")} == {f"reference:g0:{t}" for t in TRAJECTORIES}
+
+
+def test_reference_blueprint_unusable_warns_and_pools(gen, real):
+    gen, real, _ = _blueprint_case(gen, real)
+    with pytest.warns(UserWarning, match=r"pooled.*no 'cell_type' column.*label_key"):
+        fig = pl.plot_trajectory(gen, reference=real, genes="g0", label_key="cell_type")
+    assert "reference:g0:all cells" in [ln.get_gid() for ln in _gene_axes(fig)[0].lines]
+    real.obs["label"] = "other"
+    with pytest.warns(UserWarning, match="no reference cell has a blueprint label"):
+        pl.plot_trajectory(gen, reference=real)
+    with pytest.raises(TypeError, match="blueprint"):
+        pl.plot_trajectory(gen, reference=real, blueprint=[["a", "b"]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import anndata as ad
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import scanpy as sc
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from scipy import sparse
 
 from scsynth import pl
@@ -80,12 +82,29 @@ def test_real_vs_generated_pca_layout_and_inputs_untouched(real, tmp_path, dense
     origin = fig.axes[titles.index("Real vs generated")]
     assert [len(c.get_offsets()) for c in origin.collections] == [300, 300]
     assert {t.get_text().split()[0] for t in origin.get_legend().get_texts()} == {"real", "generated"}
+    # PCA axes say how much of the variance each component shows
+    assert re.fullmatch(r"PC1 \(\d+\.\d% of variance\)", origin.get_xlabel())
+    assert re.fullmatch(r"PC2 \(\d+\.\d% of variance\)", origin.get_ylabel())
+    pc1, pc2 = (float(re.search(r"\((\d+\.\d)%", ax_label).group(1))
+                for ax_label in (origin.get_xlabel(), origin.get_ylabel()))
+    assert 0 < pc2 <= pc1 < 100
+    # plain-word QC axes: the library size is the total per cell of the values as given (normalised here)
+    lib_ax = fig.axes[titles.index("Library size per cell")]
+    assert lib_ax.get_xlabel() == "log10 total per cell (values as given)"  # real cells are not counts
+    assert fig.axes[titles.index("Mean–variance per gene")].get_xlabel() == (
+        "log10 mean per gene (cells scaled to 20,000)")
     _assert_png(fig, tmp_path / "x.png")
 
     fig = pl.real_vs_generated(real, gen, labels_key="bulk_labels", n_hvg=300, max_cells=300)
     assert len(fig.axes) == 7  # origin + real-by-label + generated-by-label + 4 QC
     legend_labels = {t.get_text() for t in fig.axes[2].get_legend().get_texts()}
     assert legend_labels == set(real.obs["bulk_labels"].astype(str)) | set(gen.obs["bulk_labels"].astype(str))
+    # the grey points behind each label panel are the other set's cells, and the panel says so
+    for ax, other in ((fig.axes[1], "generated"), (fig.axes[2], "real")):
+        notes = [t.get_text() for leg in ax.findobj(Legend) for t in leg.get_texts()]
+        assert f"{other} cells (grey, for reference)" in notes
+        grey = [c for c in ax.collections if c.get_label() == f"{other} cells (grey, for reference)"]
+        assert len(grey) == 1 and len(grey[0].get_offsets()) == 300  # max_cells of the other set
     _assert_png(fig, tmp_path / "y.png")
 
     for before, after in ((real_x, real.X), (gen_x, gen.X)):
@@ -193,11 +212,33 @@ def test_history_panels_and_x_axis(tmp_path):
     np.testing.assert_array_equal(train_line.get_xdata(), [20, 40, 60, 80, 100, 120])
     np.testing.assert_array_equal(val_line.get_xdata(), [40, 80, 120])
     np.testing.assert_array_equal(val_line.get_ydata(), [2.2, 3.3, 3.4])
-    assert [t.get_text() for t in w_ax.get_legend().get_texts()] == ["train", "validation"]
+    assert [t.get_text() for t in w_ax.get_legend().get_texts()] == ["train", "validation (held-out cells)"]
+    assert train_line.get_linestyle() == "-" and val_line.get_linestyle() == "--"
     critic = fig.axes[0].get_lines()[0]
     np.testing.assert_array_equal(critic.get_xdata(), [20, 40, 80, 100, 120])  # NaN epoch skipped
     assert fig.axes[2].get_yscale() == "log"  # positive, spans three decades
     _assert_png(fig, tmp_path / "history.png")
+
+
+def test_history_pairs_scvi_style_validation_loss():
+    # GeneSys (scvi-tools) logs train_loss / validation_loss: one "loss" panel with both curves
+    epochs = pd.Index(np.arange(4), name="epoch")
+    hist = {k: pd.DataFrame({k: v}, index=epochs) for k, v in {
+        "train_loss": [5.0, 4.0, 3.5, 3.2],
+        "validation_loss": [5.5, 4.6, 4.4, 4.5],
+        "accuracy_validation": [0.5, 0.6, 0.7, 0.7],
+        "lr-AdamW": [1e-3] * 4,
+    }.items()}
+    fig = pl.history(hist)
+    assert _axes_with_title(fig) == ["loss", "accuracy", "lr-AdamW"]
+    train_line, val_line = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(val_line.get_ydata(), [5.5, 4.6, 4.4, 4.5])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["train", "validation (held-out cells)"]
+    assert fig.axes[0].get_xlabel() == "epoch"
+    # without a validation key there is one curve and no legend
+    fig = pl.history({k: hist[k] for k in ("train_loss",)})
+    assert len(fig.axes[0].get_lines()) == 1 and fig.axes[0].get_legend() is None
 
 
 def test_history_keys_epoch_axis_and_model_object():

@@ -365,15 +365,27 @@ class Blueprint:
 
     def _check_labels_present(self, known: set[str], where: str) -> None:
         """Raise when a blueprint label has no cell at all: almost always a typo or a renamed label."""
-        absent = []
+        absent, missing = [], []
         for label in self.labels:
             if label not in known:
                 row = int(np.argmax((self._values == label).any(axis=1)))
                 absent.append(f"label {label!r} of trajectory {self.trajectories[row]!r} is not in {where}")
+                missing.append(label)
         if absent:
+            # exactly the time-1 entries missing, one distinct per row: most likely a column of names
+            first = self._values[:, 0].tolist()
+            later = set(self._values[:, 1:].ravel().tolist())
+            unique = len(set(first)) == len(first) > 1
+            named = unique and set(missing) == set(first) and not later & set(first)
+            hint = (
+                " If the first column names the trajectories, read the blueprint with "
+                "`read_blueprint(path, row_names=True)` (command line: --blueprint-row-names)."
+                if named
+                else ""
+            )
             raise ValueError(
                 f"{_listing(absent)}. Labels there: {_examples(sorted(known), 10)}. Labels are compared as "
-                "exact strings (case, spaces and '_' matter); fix the blueprint or the annotations."
+                f"exact strings (case, spaces and '_' matter); fix the blueprint or the annotations.{hint}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -544,23 +556,50 @@ def _blueprint_from_frame(
     return Blueprint(table)
 
 
+def _split_row_names(frame: pd.DataFrame, source: str, lines=None) -> tuple[pd.DataFrame, list[str]]:
+    """Take the trajectory names from the first column of ``frame``; the rest are the time steps."""
+    first = frame.iloc[:, 0].tolist()
+    names = ["" if _is_missing(v) else str(v).strip() for v in first]
+    empty = [i for i, n in enumerate(names) if not n]
+    if empty:
+        where = ", ".join(
+            f"row {i + 1}" + (f" (line {lines[i]})" if lines else "") for i in empty[:_MAX_LISTED]
+        )
+        raise ValueError(
+            f"{source} is read with row names (its first column names the trajectories), but {where} "
+            "has no name there; name every row, or read it without row_names."
+        )
+    rest = frame.iloc[:, 1:]
+    rest.columns = range(rest.shape[1])
+    return rest.reset_index(drop=True), names
+
+
 def read_blueprint(
-    blueprint: Blueprint | pd.DataFrame | str | os.PathLike, *, names: Sequence[str] | None = None
+    blueprint: Blueprint | pd.DataFrame | str | os.PathLike,
+    *,
+    names: Sequence[str] | None = None,
+    row_names: bool = False,
 ) -> Blueprint:
     """Read a GeneSys lineage blueprint: one row per trajectory, one column per time step, labels as entries.
 
     Parameters
     ----------
     blueprint
-        - a path to GeneSys' ``lineage.txt``: tab-separated, no header, no row names; column k is time
-          step k (counting from 1). Labels are read as text exactly as written (``3`` stays ``"3"``,
-          ``2.0`` stays ``"2.0"``), with surrounding whitespace stripped;
+        - a path to GeneSys' ``lineage.txt``: tab-separated, no header, no row names (unless
+          ``row_names=True``); column k is time step k (counting from 1). Labels are read as text
+          exactly as written (``3`` stays ``"3"``, ``2.0`` stays ``"2.0"``), with surrounding
+          whitespace stripped;
         - a DataFrame of the same shape: its columns are renumbered 1..T, its index names the
           trajectories unless it is the default ``0..R-1`` index; values are turned into text;
         - a :class:`Blueprint`, returned as is (renamed when ``names`` is given).
     names
-        Trajectory names, one per row. Default: the DataFrame's index, else ``"trajectory_0"``,
-        ``"trajectory_1"``, ... (GeneSys' 0-based row numbers).
+        Trajectory names, one per row. Default: the first column with ``row_names=True``, else the
+        DataFrame's index, else ``"trajectory_0"``, ``"trajectory_1"``, ... (GeneSys' 0-based row
+        numbers).
+    row_names
+        The first column (of the file or DataFrame) names the trajectories, e.g. a ``lineage.txt`` line
+        ``cortex<TAB>QC<TAB>Cortex<TAB>Cortex``; the time steps are the columns after it. GeneSys'
+        own files have no such column, and a name cannot be told from a label, so this is never guessed.
 
     Returns
     -------
@@ -580,17 +619,40 @@ def read_blueprint(
     >>> bp = read_blueprint(table, names=["cortex", "xylem"])
     >>> bp.trajectories, bp.n_times
     (['cortex', 'xylem'], 3)
+
+    Names in the first column:
+
+    >>> named = pd.DataFrame([["cortex", "QC", "Cortex"], ["xylem", "QC", "Xylem"]])
+    >>> read_blueprint(named, row_names=True).trajectories
+    ['cortex', 'xylem']
     """
+    if not isinstance(row_names, bool | np.bool_):
+        raise TypeError(f"row_names must be True or False, got {row_names!r}.")
+    if row_names and names is not None:
+        raise ValueError(
+            "Pass either names= or row_names=True (names taken from the first column), not both."
+        )
     if isinstance(blueprint, Blueprint):
+        if row_names:
+            raise ValueError(
+                "row_names=True reads names from the first column of a file or DataFrame; a Blueprint is "
+                "already named: pass names= to rename it."
+            )
         if names is None:
             return blueprint
         return _blueprint_from_frame(blueprint.table, names, "the blueprint")
     if isinstance(blueprint, pd.DataFrame):
-        return _blueprint_from_frame(blueprint, names, "The blueprint DataFrame")
+        source = "The blueprint DataFrame"
+        if row_names:
+            blueprint, names = _split_row_names(blueprint, source)
+        return _blueprint_from_frame(blueprint, names, source)
     if isinstance(blueprint, str | os.PathLike):
         path = Path(blueprint)
         frame, lines = _read_lineage_file(path)
-        return _blueprint_from_frame(frame, names, f"Lineage blueprint file {str(path)!r}", lines)
+        source = f"Lineage blueprint file {str(path)!r}"
+        if row_names:
+            frame, names = _split_row_names(frame, source, lines)
+        return _blueprint_from_frame(frame, names, source, lines)
     raise TypeError(
         "blueprint must be a path to lineage.txt, a DataFrame or a Blueprint, got "
         f"{type(blueprint).__name__}."

@@ -8,7 +8,7 @@ from ._grn import grn_recovery
 from ._knockout import knockout_recovery
 from ._lisi import lisi, milisi
 from ._mmd import mmd
-from ._realism import realism
+from ._realism import realism, summarize_realism
 
 __all__ = [
     "centroid_distances",
@@ -20,4 +20,5 @@ __all__ = [
     "mmd",
     "realism",
     "rf_auroc",
+    "summarize_realism",
 ]

@@ -34,10 +34,10 @@ from ..nn import PathwayLinear
 from ..train import (
     DivergenceGuard,
     EpisodeBatches,
-    EpochProgressBar,
     RNAGANTrainingPlan,
     TrajectoryDataModule,
 )
+from ..train._progress import BatchProgressBar
 from ..train._quiet import quiet_lightning
 from ._base import ScsynthModelBase, genes_by_name
 from ._generated import check_finite_output, provenance, scale_to_library
@@ -49,6 +49,21 @@ MODALITIES = ("sc", "bulk")
 MUDATA_MODALITY_KEY = "modality"
 #: Every sample is normalised to this total, then log1p transformed, before the networks see it.
 NETWORK_LIBRARY_SIZE = 1e4
+#: Default step budgets of :meth:`RNAGAN.train` (a budget that differs is "given": ignoring it warns).
+DEFAULT_STEPS = {"sc": 2000, "bulk": 1000}
+#: Episode accuracy (of a stage's kept weights) below which the discriminator counts as at chance. Chance is
+#: 0.5 (half the episodes are true, half pair the references with another group's target); a history row
+#: averages about 50 batches of 64 episodes (sd about 0.01 at chance), but the best row of a few is kept,
+#: so 0.6 leaves a margin for that selection and for short stages.
+CHANCE_ACCURACY = 0.6
+_MODALITY_WORDS = {"sc": "single-cell", "bulk": "bulk"}
+#: epoch metrics shown next to RNAGAN's progress bars
+_BAR_METRICS = {"episode_accuracy_train": "accuracy", "discriminator_loss_train": "d_loss",
+                "generator_loss_train": "g_loss"}
+
+
+class RNAGANTrainingWarning(UserWarning):
+    """What an RNAGAN will not learn or did not learn: an ignored step budget, a discriminator at chance."""
 
 
 def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE, *, dense: bool = True):
@@ -154,6 +169,10 @@ class RNAGAN(ScsynthModelBase):
         self.steps_: dict[str, int] = {}
         #: per stage, the history row whose weights were kept (best episode accuracy)
         self.best_epochs_: dict[str, int] = {}
+        #: per stage, the episode accuracy of the kept weights (the best history row)
+        self.episode_accuracy_: dict[str, float] = {}
+        #: per stage, whether that accuracy is below CHANCE_ACCURACY (the model cannot tell groups apart)
+        self.at_chance_: dict[str, bool] = {}
         self.train_libraries_: dict[str, dict[str, np.ndarray]] = {}
         #: how a MuData input was combined (modalities, genes per modality, shared genes); empty otherwise
         self.input_summary_: dict[str, Any] = dict(adata.uns.get("rnagan_input", {})) if adata is not None else {}
@@ -372,8 +391,8 @@ class RNAGAN(ScsynthModelBase):
     # -- training ------------------------------------------------------------------------------------------
     def train(
         self,
-        sc_steps: int = 2000,
-        bulk_steps: int = 1000,
+        sc_steps: int = DEFAULT_STEPS["sc"],
+        bulk_steps: int = DEFAULT_STEPS["bulk"],
         *,
         batch_size: int = 64,
         n_refs: tuple[int, int] = (5, 20),
@@ -394,10 +413,17 @@ class RNAGAN(ScsynthModelBase):
         accuracy (``model.best_epochs_``): a late adversarial collapse of the discriminator is not kept.
         ``model.histories_`` holds each stage's per-epoch history (:data:`~scsynth.train.RNAGAN_HISTORY_KEYS`).
 
+        Before training, the plan (:meth:`training_plan`: stages and steps each) is logged at INFO level;
+        a budget other than the default for a modality the data do not have warns
+        (:class:`RNAGANTrainingWarning`) that it is ignored. One progress bar per stage counts its steps.
+        After training, ``model.episode_accuracy_`` holds each stage's kept accuracy and
+        ``model.at_chance_`` whether it is below :data:`CHANCE_ACCURACY` (0.6; chance is 0.5); a modality
+        whose last stage is at chance warns (:class:`RNAGANTrainingWarning`) with what to do.
+
         Parameters
         ----------
         sc_steps, bulk_steps
-            Batches of episodes per stage.
+            Batches of episodes (steps) per stage; the first stage's budget includes its warm-up.
         batch_size
             Episodes per batch.
         n_refs
@@ -432,28 +458,35 @@ class RNAGAN(ScsynthModelBase):
                 warnings.warn(f"{mod} groups with a single sample take no part in training (no reference set can "
                               f"be drawn for them): {sorted(sizes.index[sizes < 2])}.", stacklevel=2)
         budget = {"sc": int(sc_steps), "bulk": int(bulk_steps)}
-        present = [m for m in MODALITIES if budget[m] > 0 and (modalities == m).any()]
-        if not present:
+        stages = self._stages(budget, warmup_steps)
+        if not stages:
             raise ValueError(f"Nothing to train: no modality has both samples and steps (budgets {budget}, "
                              f"modalities present: {sorted(set(modalities))}).")
-        # the first stage that runs starts with the discriminator alone, so that it learns membership before
-        # easy-to-spot early fakes can dominate it
-        first = present[0]
-        warmup = budget[first] // 2 if warmup_steps is None else min(int(warmup_steps), budget[first])
-        stages = [(first, f"{first}_warmup", warmup, {"fake_weight": 0.0, "train_generator": False}),
-                  (first, first, budget[first] - warmup, {})] + [(m, m, budget[m], {}) for m in present[1:]]
-        for modality, name, steps, extra in stages:
+        for mod in MODALITIES:  # a budget the user chose for data that are not there: say so
+            if budget[mod] > 0 and budget[mod] != DEFAULT_STEPS[mod] and not (modalities == mod).any():
+                runs = " and ".join(f"{m}_steps" for m in dict.fromkeys(s[0] for s in stages))
+                warnings.warn(f"{mod}_steps={budget[mod]} is ignored: the data hold no "
+                              f"{_MODALITY_WORDS[mod]} samples. The stage that runs is budgeted by {runs}.",
+                              RNAGANTrainingWarning, stacklevel=2)
+        first = stages[0][0]
+        if warmup_steps is not None and int(warmup_steps) > budget[first] > 0:
+            warnings.warn(f"warmup_steps={warmup_steps} exceeds {first}_steps={budget[first]}: the {first} stage "
+                          f"runs {budget[first]} discriminator warm-up steps and no adversarial ones (its "
+                          f"generator is not trained); raise {first}_steps or lower warmup_steps.",
+                          RNAGANTrainingWarning, stacklevel=2)
+        logger.info("%s", self.training_plan(sc_steps, bulk_steps, warmup_steps=warmup_steps,
+                                             batch_size=batch_size))
+        last: dict[str, str] = {}  # modality -> its last stage in this call (whose weights the model keeps)
+        for modality, name, n_batches, epochs, extra in stages:
             rows = np.flatnonzero(modalities == modality)
-            if steps <= 0 or len(rows) == 0:
-                continue
             pathways = self.module.features.pathways
             pathways.freeze("learned") if modality == "bulk" else pathways.unfreeze("learned")
-            epochs = math.ceil(steps / 50)  # history rows of about 50 batches; steps rounded up to fill them
-            data = EpisodeBatches(x[rows], groups[rows], n_refs=n_refs, n_batches=math.ceil(steps / epochs),
+            data = EpisodeBatches(x[rows], groups[rows], n_refs=n_refs, n_batches=n_batches,
                                   batch_size=batch_size, seed=seed + len(self.steps_))
             plan = RNAGANTrainingPlan(self.module, **{**(plan_kwargs or {}), **extra})
             guard = self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed,
                                     dict(trainer_kwargs))
+            last[modality] = name
             n_steps = guard.kept_step if guard.diverged else data.n_batches * epochs  # steps behind the weights
             if n_steps:
                 self.steps_[name] = self.steps_.get(name, 0) + n_steps
@@ -465,6 +498,103 @@ class RNAGAN(ScsynthModelBase):
                 self.is_trained_ = any(n > 0 for n in self.steps_.values())
                 guard.raise_if_diverged()
         self.module.eval()
+        for modality, name in last.items():
+            if self.at_chance_.get(name):
+                warnings.warn(self._chance_message(modality, name, budget[modality], plan_kwargs),
+                              RNAGANTrainingWarning, stacklevel=2)
+
+    def _stages(self, budget: dict[str, int], warmup_steps: int | None) -> list[tuple]:
+        """(modality, stage name, batches per epoch, epochs, plan options) of each stage :meth:`train` runs.
+
+        A stage runs when its modality has samples and steps. The first stage that runs starts with the
+        discriminator alone, so that it learns membership before easy-to-spot early fakes can dominate it.
+        """
+        modalities = self._modalities(self.adata)
+        present = [m for m in MODALITIES if budget[m] > 0 and (modalities == m).any()]
+        if not present:
+            return []
+        first = present[0]
+        warmup = budget[first] // 2 if warmup_steps is None else min(int(warmup_steps), budget[first])
+        stages = [(first, f"{first}_warmup", warmup, {"fake_weight": 0.0, "train_generator": False}),
+                  (first, first, budget[first] - warmup, {})] + [(m, m, budget[m], {}) for m in present[1:]]
+        out = []
+        for modality, name, steps, extra in stages:
+            if steps <= 0:
+                continue
+            epochs = math.ceil(steps / 50)  # history rows of about 50 batches; steps rounded up to fill them
+            out.append((modality, name, math.ceil(steps / epochs), epochs, extra))
+        return out
+
+    def training_plan(
+        self,
+        sc_steps: int = DEFAULT_STEPS["sc"],
+        bulk_steps: int = DEFAULT_STEPS["bulk"],
+        *,
+        warmup_steps: int | None = None,
+        batch_size: int = 64,
+        option_names: Mapping[str, str] | None = None,
+    ) -> str:
+        """One line saying which stages :meth:`train` runs with these budgets, with how many steps each.
+
+        :meth:`train` logs it (``logging.INFO``) before it starts; the CLI prints it. A step is one batch
+        of ``batch_size`` episodes. Budgets of a modality the data do not have are ignored, and said so.
+
+        Parameters
+        ----------
+        sc_steps, bulk_steps, warmup_steps, batch_size
+            As in :meth:`train`.
+        option_names
+            How the line names the budgets, ``{"sc": "sc_steps", "bulk": "bulk_steps"}`` by default
+            (the CLI passes its flags).
+
+        Examples
+        --------
+        >>> model.training_plan(sc_steps=200, bulk_steps=200)  # doctest: +SKIP
+        'RNAGAN plan: bulk only: sc_steps ignored (no single-cell samples); bulk stage: 100 discriminator
+        warm-up + 100 adversarial steps of 64 episodes.'
+        """
+        self._check_has_data("plan training")
+        names = {"sc": "sc_steps", "bulk": "bulk_steps", **dict(option_names or {})}
+        budget = {"sc": int(sc_steps), "bulk": int(bulk_steps)}
+        counts = pd.Series(self._modalities(self.adata)).value_counts()
+        have = [m for m in MODALITIES if counts.get(m, 0) > 0]
+        head = (f"{_MODALITY_WORDS[have[0]]} only" if len(have) == 1 else
+                f"{counts['sc']} single-cell + {counts['bulk']} bulk samples")
+        notes = [f"{names[m]} ignored (no {_MODALITY_WORDS[m]} samples)" for m in MODALITIES
+                 if m not in have and budget[m] > 0]
+        notes += [f"{m} stage skipped ({names[m]} is 0)" for m in have if budget[m] == 0]
+        stages = self._stages(budget, warmup_steps)
+        parts = []
+        for m in have:
+            steps = {name: n * epochs for mod, name, n, epochs, _ in stages if mod == m}
+            if not steps:
+                continue
+            kinds = [f"{steps[k]} {what}" for k, what in ((f"{m}_warmup", "discriminator warm-up"),
+                                                           (m, "adversarial")) if k in steps]
+            text = f"{m} stage: {' + '.join(kinds)} steps"
+            if sum(steps.values()) != budget[m]:
+                text += f" ({names[m]} {budget[m]} rounded up to whole history rows of about 50 steps)"
+            if m == "bulk" and stages[0][0] == "sc":
+                text += " (fine-tuning, learned pathways frozen)"
+            parts.append(text)
+        body = "; then ".join(parts) if parts else "nothing to train"
+        return (f"RNAGAN plan: {head}" + (f": {'; '.join(notes)}" if notes else "")
+                + f"; {body}" + (f", of {batch_size} episodes each." if parts else "."))
+
+    def _chance_message(self, modality: str, name: str, steps: int, plan_kwargs: dict | None) -> str:
+        """What a stage that ended at chance means and what to do, for :meth:`train`'s warning."""
+        lr = float((plan_kwargs or {}).get("lr_discriminator", 1e-3))
+        more = max(4 * steps, DEFAULT_STEPS[modality])
+        return (
+            f"RNAGAN's {modality} stage ended at chance: its kept weights get "
+            f"{self.episode_accuracy_[name]:.2f} of the training episodes right (chance is 0.5; below "
+            f"{CHANCE_ACCURACY} counts as chance), so the model cannot tell the groups of "
+            f"obs[{self.groupby!r}] apart: stratify's groups are close to arbitrary (often one for all "
+            f"samples). Train longer (e.g. {modality}_steps={more}; it was {steps}), check that the groups "
+            f"of obs[{self.groupby!r}] differ in expression, or, if the accuracy rose and then fell "
+            f"(model.histories_[{name!r}]), lower the learning rate "
+            f"(plan_kwargs={{'lr_discriminator': {lr / 3:.2g}}})."
+        )
 
     def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed,
                    trainer_kwargs) -> DivergenceGuard:
@@ -484,8 +614,11 @@ class RNAGAN(ScsynthModelBase):
             f"{plan.lr_discriminator:g}, lr_generator={plan.lr_generator:g})."))
         callbacks = [*trainer_kwargs.pop("callbacks", []), best, guard]
         show = trainer_kwargs.pop("enable_progress_bar", settings.progress)
-        if show:
-            callbacks.append(EpochProgressBar(f"RNAGAN stage {name}"))
+        if show:  # per batch: a history row of ~50 batches can take minutes on large data
+            modality, _, kind = name.partition("_")
+            title = f"RNAGAN {modality} {'warm-up' if kind == 'warmup' else 'adversarial'}"
+            callbacks.append(BatchProgressBar(title, total=data.n_batches * max_epochs,
+                                              postfix_keys=_BAR_METRICS))
         module = TrajectoryDataModule(data, None, train_idx=rows, val_idx=np.array([], dtype=int),
                                       test_idx=np.array([], dtype=int))
         self.is_trained_ = False  # scvi then replaces history_ instead of appending: one history per stage
@@ -494,9 +627,13 @@ class RNAGAN(ScsynthModelBase):
                         accelerator=accelerator or settings.accelerator, devices=devices, limit_val_batches=0,
                         enable_progress_bar=show, simple_progress_bar=False, enable_model_summary=False,
                         callbacks=callbacks, **trainer_kwargs)()
+        self.episode_accuracy_.pop(name, None)
+        self.at_chance_.pop(name, None)
         if best.state is not None and not guard.diverged:  # after a divergence the guard's weights stay
             self.module.load_state_dict(best.state)
             self.best_epochs_[name] = int(best.epoch)
+            self.episode_accuracy_[name] = float(best.best)
+            self.at_chance_[name] = bool(best.best < CHANCE_ACCURACY)
         history = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         old = self.histories_.get(name, {})
         self.histories_[name] = {k: pd.concat([old[k], v]) if k in old else v for k, v in history.items()}
@@ -557,6 +694,10 @@ class RNAGAN(ScsynthModelBase):
         against the groups with itself left out, and one temperature is fitted to their known labels
         by maximum likelihood. It changes the probabilities, never the winning group.
 
+        A result not to trust warns (:class:`RNAGANTrainingWarning`, with what to do): every sample assigned
+        to one group (with more samples than groups), or a model whose training ended at chance
+        (``model.at_chance_``).
+
         Parameters
         ----------
         adata
@@ -611,6 +752,11 @@ class RNAGAN(ScsynthModelBase):
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         frame = pd.DataFrame(probs, index=adata.obs_names, columns=names)
+        winners = np.unique(probs.argmax(1))
+        one_group = names[winners[0]] if len(winners) == 1 and adata.n_obs > len(names) else None
+        message = self._stratify_warning(adata.n_obs, one_group, len(names))
+        if message:
+            warnings.warn(message, RNAGANTrainingWarning, stacklevel=2)
         adata.obs[key_added] = pd.Categorical(np.asarray(names)[probs.argmax(1)], categories=names)
         adata.obsm[f"{key_added}_scores"] = frame
         adata.uns[key_added] = {"params": {"n_draws": n_draws, "n_refs": n_refs, "seed": seed,
@@ -618,6 +764,22 @@ class RNAGAN(ScsynthModelBase):
                                            "references": references if isinstance(references, str) else
                                            ("training data" if references is None else "AnnData")}}
         return frame
+
+    def _stratify_warning(self, n_obs: int, one_group: str | None, n_groups: int) -> str | None:
+        """Why not to trust :meth:`stratify`'s result (all samples in ``one_group``, a model at chance)."""
+        last = {name.partition("_")[0]: name for name in self.at_chance_}  # each modality's latest stage
+        chance = ", ".join(f"{k} {self.episode_accuracy_[k]:.2f}" for k in last.values()
+                           if self.at_chance_[k])
+        if one_group is None and not chance:
+            return None
+        fix = ("Train longer (more sc_steps/bulk_steps in model.train; CLI --sc-steps/--bulk-steps) and "
+               "check that the reference groups differ in expression.")
+        verdict = f"training ended at chance (episode accuracy {chance}; see model.at_chance_)"
+        if one_group is None:
+            return f"This RNAGAN's {verdict}: its group assignments are close to arbitrary. {fix}"
+        return (f"stratify assigned all {n_obs} samples to {one_group!r} although the references hold "
+                f"{n_groups} groups: {verdict if chance else 'the model may be at chance'}. {fix} If these "
+                "samples are all of one group, ignore this warning.")
 
     def _group_logits(self, target_x, own_of_target, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size):
         """Mean discriminator logit of each target against ``n_draws`` sets of each group (own row left out)."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 _STEP_KEY = "generator_step"
 _SPLITS = ("train", "validation")
+_SPLIT_LABELS = {"train": "train", "validation": "validation (held-out cells)"}
 
 
 def history(
@@ -26,9 +27,12 @@ def history(
 ) -> Figure:
     """Plot the training curves of a model, one panel per logged quantity.
 
-    ``<name>_train`` and ``<name>_validation`` share a panel. When the history holds
-    ``generator_step`` (GAN training plans log it every epoch), it is the x axis, matched to each
-    curve by epoch; otherwise the epoch is. Epochs where a quantity is NaN (not logged) are skipped.
+    ``<name>_train`` and ``<name>_validation`` (GANs' ``wasserstein_train`` / ``wasserstein_validation``),
+    and ``train_<name>`` and ``validation_<name>`` (GeneSys' ``train_loss`` / ``validation_loss``), share a
+    panel: the validation curve, computed on held-out cells, is drawn dashed next to the training curve,
+    so that a training curve that keeps improving while the validation one does not shows overfitting.
+    When the history holds ``generator_step`` (GAN training plans log it every epoch), it is the x axis,
+    matched to each curve by epoch; otherwise the epoch is. Epochs where a quantity is NaN (not logged) are skipped.
     Quantities that are positive and span more than two decades are drawn on a log scale.
 
     Parameters
@@ -100,8 +104,9 @@ def history(
             if len(yv):
                 positive &= bool((yv > 0).all())
                 lo, hi = min(lo, yv.min()), max(hi, yv.max())
-            ax.plot(xv, yv, marker="o" if len(yv) <= 25 else None, ms=3, lw=1.4,
-                    label=split if split is not None else key)
+            val = split == "validation"
+            ax.plot(xv, yv, marker="o" if len(yv) <= 25 or val else None, ms=3, lw=1.4,
+                    ls="--" if val else "-", label=_SPLIT_LABELS[split] if split is not None else key)
         if positive and np.isfinite(lo) and lo > 0 and hi / lo > 100:
             ax.set_yscale("log")
         else:
@@ -116,10 +121,12 @@ def history(
 
 
 def _split_key(key: str) -> tuple[str, str | None]:
-    """``"wasserstein_train"`` -> ``("wasserstein", "train")``; keys without a split keep ``None``."""
+    """``"wasserstein_train"`` and ``"train_wasserstein"`` -> ``("wasserstein", "train")``; else ``None``."""
     for split in _SPLITS:
         if key.endswith(f"_{split}"):
             return key[: -len(split) - 1], split
+        if key.startswith(f"{split}_"):  # scvi-tools' train_loss / validation_loss
+            return key[len(split) + 1 :], split
     return key, None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ..data import Blueprint
+
 #: Name of the single path drawn when the cells have no trajectory column.
 ALL_CELLS = "all cells"
 #: Colour of the cells of ``reference`` in the embedding.
@@ -29,6 +32,8 @@ SINGLE_COLOR = "#222222"
 #: Sequential colour map of the time steps.
 TIME_CMAP = "viridis"
 _DEFAULT_TRAJECTORY_KEY = "trajectory"
+#: Prefix of the ``gid`` of the reference's per-trajectory centroid paths in the embedding.
+REFERENCE_PATH = "reference-path"
 
 
 def plot_trajectory(
@@ -41,6 +46,8 @@ def plot_trajectory(
     genes: Sequence[str] | str | None = None,
     layer: str | None = None,
     color_key: str | None = None,
+    blueprint: Blueprint | pd.DataFrame | None = None,
+    label_key: str = "label",
     n_hvg: int = 1000,
     library_size: float = 1e4,
     max_cells: int = 3000,
@@ -68,9 +75,24 @@ def plot_trajectory(
 
     With ``genes``, one small panel per gene (in a grid on the right) shows its mean log-normalised
     expression (``log1p`` of the values scaled to ``library_size`` per cell) over time for every
-    trajectory, in the colours of the paths, shaded ± one standard error of the mean. When
-    ``reference`` has the gene and ``time_key``, its mean trend is drawn dashed: per trajectory when it
-    has the trajectory column as well, otherwise over all its cells.
+    trajectory, in the colours of the paths (solid), shaded ± one standard error of the mean.
+
+    **Reference per trajectory.** When ``reference`` has ``time_key``, its cells are compared fate by
+    fate wherever they can be assigned to the trajectories of ``adata``, and each trajectory's
+    reference is drawn dashed in that trajectory's colour: a dashed centroid path in the embedding
+    and a dashed mean trend (± s.e., lighter shading) in every gene panel. The cells are assigned
+
+    1. by ``reference.obs[trajectory_key]`` when the reference has that column (e.g. trajectories
+       assigned by :meth:`~scsynth.model.GeneSys.assign_trajectories`), otherwise
+    2. by the lineage blueprint (``blueprint``, or ``adata.uns["blueprint"]``, which GeneSys' generated
+       cells carry): a reference cell belongs to trajectory ``r`` at time ``t`` when its
+       ``obs[label_key]`` is the blueprint's label of ``r`` at ``t``. A (label, time) shared by
+       several trajectories, e.g. a common progenitor, counts for each of them.
+
+    Otherwise (no trajectory column and no blueprint, no ``label_key`` column, no cell matching the
+    blueprint, or a single path) the reference is drawn as one pooled dashed trend over all its
+    cells, and the legend says so and why. Legends tell the solid (``adata``; "generated" when it
+    carries scsynth's ``uns["scsynth"]``) from the dashed (reference; "real") lines.
 
     Parameters
     ----------
@@ -90,8 +112,8 @@ def plot_trajectory(
         Column of ``.obs`` holding the numeric time step of each cell (required). Cells without a time
         are drawn in grey and left out of the paths and trends.
     reference
-        Optional second data set (e.g. real cells) drawn behind ``adata`` in light grey and, with
-        ``genes``, as dashed trends. Matched to ``adata`` by gene name. It is not modified.
+        Optional second data set (e.g. real cells) drawn behind ``adata`` in light grey and as dashed
+        paths and trends (see above). Matched to ``adata`` by gene name. It is not modified.
     genes
         Names of genes (in ``adata.var_names``) whose expression over time is plotted, one panel each.
     layer
@@ -99,6 +121,13 @@ def plot_trajectory(
     color_key
         Column of ``adata.obs`` (e.g. ``"label"``) colouring the cells instead of the time: categories
         get a legend, numbers a colour bar.
+    blueprint
+        Lineage blueprint (:class:`~scsynth.data.Blueprint`, e.g. ``model.blueprint``, or a DataFrame:
+        trajectories x time steps ``1..T``) used to assign ``reference`` cells to the trajectories;
+        default ``adata.uns["blueprint"]`` when present. Its trajectory names must be those of
+        ``adata.obs[trajectory_key]``.
+    label_key
+        Column of ``reference.obs`` holding the cell labels named in the blueprint.
     n_hvg
         Number of highly variable genes used for a computed embedding; all shared genes when there are
         fewer.
@@ -116,15 +145,20 @@ def plot_trajectory(
 
     Returns
     -------
-    The figure. The embedding axes has the label ``"embedding"`` and one path line per trajectory
-    (``gid`` ``"path:<trajectory>"``); gene axes are labelled ``"gene:<name>"``. Inputs are left
-    unchanged.
+    The figure. The embedding axes has the label ``"embedding"``, one path line per trajectory
+    (``gid`` ``"path:<trajectory>"``) and one dashed path per trajectory of the reference
+    (``"reference-path:<trajectory>"``); gene axes are labelled ``"gene:<name>"``, with lines
+    ``"gene:<name>:<trajectory>"`` and ``"reference:<name>:<trajectory>"`` (``"all cells"`` when
+    pooled). Inputs are left unchanged.
 
     Examples
     --------
     >>> import scsynth
     >>> fig = scsynth.pl.plot_trajectory(adata_gen, reference=adata, genes=["GATA1", "SPI1"])
     >>> fig.savefig("trajectories.png", dpi=150)
+
+    ``adata_gen`` (from ``model.generate``) carries the blueprint, so the real cells of ``adata`` are
+    drawn per fate; for other cells pass it, e.g. ``blueprint=model.blueprint``.
 
     Real cells with trajectories assigned by a classifier, on their stored UMAP:
 
@@ -149,14 +183,25 @@ def plot_trajectory(
 
     times = _numeric(adata, time_key, "adata")
     traj, traj_names = _trajectories(adata, trajectory_key)
-    ref_traj_names: list[str] = []
-    if reference is not None and trajectory_key is not None and trajectory_key in reference.obs.columns:
-        ref_traj_names = [n for n in _trajectories(reference, trajectory_key)[1] if n not in traj_names]
+    fates = None
+    if reference is not None and time_key in reference.obs.columns:
+        if blueprint is None:
+            blueprint = adata.uns.get("blueprint")
+        fates = _reference_fates(
+            reference,
+            traj_names,
+            trajectory_key=trajectory_key,
+            time_key=time_key,
+            label_key=label_key,
+            blueprint=blueprint,
+        )
+    ref_traj_names = [] if fates is None or fates.pooled else [n for n in fates.names if n not in traj_names]
     colors = _path_colors(traj_names + ref_traj_names, single=trajectory_key is None)
+    names = _origin_names(adata)
 
     rng = np.random.default_rng(seed)
     rows = _subsample(adata.n_obs, max_cells, rng)
-    coords, coord_rows, ref_coords, basis_label = _coordinates(
+    coords, coord_rows, ref_coords, ref_rows, basis_label = _coordinates(
         adata,
         reference,
         rows,
@@ -186,7 +231,18 @@ def plot_trajectory(
     ax = left.subplots()
     ax.set_label("embedding")
     label_handles = _plot_cells(ax, left, adata, drawn, times[rows], ref_coords, rows, time_key, color_key)
-    _plot_paths(ax, centroids, colors, trajectory_key)
+    ref_centroids: dict[str, pd.DataFrame] = {}
+    if fates is not None and not fates.pooled and ref_coords is not None:
+        idx, member = fates.expand(ref_rows)
+        ref_centroids = _centroids(ref_coords[idx], member, fates.times[ref_rows][idx])
+    handles = _plot_paths(ax, centroids, colors)
+    _plot_reference_paths(ax, ref_centroids, colors)
+    if ref_coords is not None:
+        handles += _reference_handles(len(ref_coords), bool(ref_centroids), names, fates)
+    if handles:
+        ax.legend(
+            handles=handles, loc="best", fontsize="small", title=trajectory_key or None, framealpha=0.85
+        )
     if label_handles:  # the last legend is the one constrained layout makes room for
         if ax.legend_ is not None:
             ax.add_artist(ax.legend_)  # keep the trajectory legend
@@ -217,7 +273,8 @@ def plot_trajectory(
             traj,
             times,
             colors,
-            trajectory_key=trajectory_key,
+            fates=fates,
+            names=names,
             time_key=time_key,
             layer=layer,
             library_size=library_size,
@@ -278,6 +335,114 @@ def _trajectories(adata: AnnData, key: str | None) -> tuple[np.ndarray, list[str
     return values, names
 
 
+def _origin_names(adata: AnnData) -> tuple[str, str]:
+    """What to call ``adata`` and the reference in legends: generated cells carry ``uns["scsynth"]``."""
+    return ("generated", "real") if "scsynth" in adata.uns else ("adata", "reference")
+
+
+@dataclass(frozen=True)
+class _Fates:
+    """Which reference cells stand for which trajectory: ``member[cell, k]`` for ``names[k]``.
+
+    A cell may belong to several trajectories (a progenitor shared in the blueprint). ``pooled``: one
+    group of all cells (``names == [ALL_CELLS]``), for the reason given by ``reason``.
+    """
+
+    names: list[str]
+    member: np.ndarray
+    times: np.ndarray
+    how: str
+    reason: str = ""
+
+    @property
+    def pooled(self) -> bool:
+        return bool(self.reason)
+
+    def expand(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions into ``rows`` (a cell once per trajectory it belongs to) and that trajectory's name."""
+        pos, k = np.nonzero(self.member[rows])
+        return pos, np.asarray(self.names, dtype=object)[k]
+
+
+def _pooled(times: np.ndarray, reason: str) -> _Fates:
+    member = np.ones((len(times), 1), dtype=bool)
+    return _Fates([ALL_CELLS], member, times, f"all cells pooled ({reason})", reason)
+
+
+def _as_blueprint(blueprint) -> Blueprint:
+    from ..data import Blueprint, read_blueprint
+
+    if isinstance(blueprint, dict):
+        return Blueprint.from_dict(blueprint)
+    if isinstance(blueprint, Blueprint | pd.DataFrame):
+        return read_blueprint(blueprint)
+    raise TypeError(
+        f"`blueprint` must be a Blueprint (e.g. `model.blueprint`) or a DataFrame (trajectories x time "
+        f"steps), got {type(blueprint).__name__}."
+    )
+
+
+def _reference_fates(
+    reference: AnnData,
+    traj_names: list[str],
+    *,
+    trajectory_key: str | None,
+    time_key: str,
+    label_key: str,
+    blueprint,
+) -> _Fates:
+    """Assign the reference cells to the trajectories of ``adata``: by column, by blueprint, or pooled."""
+    times = _numeric(reference, time_key, "reference")
+    if trajectory_key is None:
+        return _pooled(times, "a single path")
+    if trajectory_key in reference.obs.columns:
+        ref_traj, names = _trajectories(reference, trajectory_key)
+        member = np.asarray(ref_traj, dtype=object)[:, None] == np.asarray(names, dtype=object)[None, :]
+        member = member.reshape(reference.n_obs, len(names))
+        return _Fates(names, member, times, f"per trajectory, by obs[{trajectory_key!r}]")
+    if blueprint is None:
+        return _pooled(times, "no blueprint")
+    bp = _as_blueprint(blueprint)
+
+    def unusable(reason: str, advice: str) -> _Fates:
+        warnings.warn(
+            f"The reference cells are drawn pooled, not per trajectory: {reason}. {advice}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return _pooled(times, reason)
+
+    if label_key not in reference.obs.columns:
+        return unusable(
+            f"`reference.obs` has no {label_key!r} column to match the blueprint's labels",
+            "Pass `label_key=` the column holding the cell labels.",
+        )
+    shared = [n for n in traj_names if n in bp.trajectories]
+    if not shared:
+        return unusable(
+            f"none of the trajectories {traj_names[:10]} is in the blueprint ({bp.trajectories[:10]})",
+            "Pass the blueprint the cells were generated with (`blueprint=model.blueprint`).",
+        )
+    col = reference.obs[label_key]
+    labels = np.asarray(col.astype(object), dtype=object)
+    labels = np.array([None if pd.isna(v) else str(v) for v in labels], dtype=object)
+    step = np.where(np.isfinite(times) & (times % 1 == 0) & (times >= 1) & (times <= bp.n_times), times, 0)
+    step = step.astype(np.int64)
+    table = bp.table.to_numpy(dtype=object)
+    member = np.zeros((reference.n_obs, len(shared)), dtype=bool)
+    on = step > 0
+    for k, name in enumerate(shared):
+        wanted = table[bp.trajectories.index(name)]
+        member[on, k] = labels[on] == wanted[step[on] - 1]
+    if not member.any():
+        return unusable(
+            f"no reference cell has a blueprint label at its time step (obs[{label_key!r}] and "
+            f"obs[{time_key!r}])",
+            "Check that `label_key` names the column of the blueprint's labels and that times count from 1.",
+        )
+    return _Fates(shared, member, times, "per trajectory, from the blueprint")
+
+
 def _path_colors(names: list[str], *, single: bool) -> dict[str, str]:
     if single:
         return {
@@ -302,9 +467,9 @@ def _coordinates(
     max_cells: int,
     rng: np.random.Generator,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
     """Two-dimensional coordinates of cells of ``adata``, which rows they belong to, those of the drawn
-    ``reference`` cells, and the name of the embedding.
+    ``reference`` cells and their rows, and the name of the embedding.
 
     A stored embedding gives coordinates of every cell of ``adata``; a computed one only of ``rows``.
     """
@@ -322,7 +487,8 @@ def _coordinates(
     if stored:
         coords = _stored(adata, key, "adata")
         ref_coords = None if reference is None else _stored(reference, key, "reference")[ref_rows]
-        return coords, np.arange(adata.n_obs), ref_coords, {"umap": "UMAP", "pca": "PCA"}.get(basis, basis)
+        label = {"umap": "UMAP", "pca": "PCA"}.get(basis, basis)
+        return coords, np.arange(adata.n_obs), ref_coords, ref_rows, label
     if basis not in ("umap", "pca"):
         raise ValueError(
             f"`adata.obsm` has no {key!r} and only 'umap' or 'pca' can be computed; got `basis={basis!r}`."
@@ -368,7 +534,7 @@ def _coordinates(
     emb = _embed(joint, joint[:0], basis=basis, n_hvg=n_hvg, seed=seed)
     n = len(rows)
     label = "UMAP" if basis == "umap" else "PCA"
-    return emb[:n], rows, (None if reference is None else emb[n:]), label
+    return emb[:n], rows, (None if reference is None else emb[n:]), ref_rows, label
 
 
 def _stored(adata: AnnData, key: str, name: str) -> np.ndarray:
@@ -485,9 +651,8 @@ def _plot_categories(ax: Axes, coords: np.ndarray, col: pd.Series, s: float) -> 
     return [ax.scatter([], [], s=30, color=colors[c], label=c) for c in cats]
 
 
-def _plot_paths(
-    ax: Axes, centroids: dict[str, pd.DataFrame], colors: dict[str, str], key: str | None
-) -> None:
+def _plot_paths(ax: Axes, centroids: dict[str, pd.DataFrame], colors: dict[str, str]) -> list:
+    """Draw each trajectory's centroid path with arrows and time labels; return its legend handles."""
     from matplotlib import patheffects
     from matplotlib.lines import Line2D
 
@@ -545,8 +710,46 @@ def _plot_paths(
                     path_effects=text_halo,
                 )
                 text.set_gid(f"time:{name}")
-    if handles:
-        ax.legend(handles=handles, loc="best", fontsize="small", title=key or None, framealpha=0.85)
+    return handles
+
+
+def _plot_reference_paths(ax: Axes, centroids: dict[str, pd.DataFrame], colors: dict[str, str]) -> None:
+    """The reference's per-trajectory centroid paths: dashed, in the colour of the trajectory."""
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=4, foreground="white")]
+    for name, cent in centroids.items():
+        (line,) = ax.plot(
+            cent["x"].to_numpy(),
+            cent["y"].to_numpy(),
+            "--s",
+            color=colors.get(name, SINGLE_COLOR),
+            lw=1.8,
+            ms=4.5,
+            mfc="white",
+            zorder=4,
+            path_effects=halo,
+        )
+        line.set_gid(f"{REFERENCE_PATH}:{name}")
+
+
+def _reference_handles(
+    n_drawn: int, per_trajectory: bool, names: tuple[str, str], fates: _Fates | None
+) -> list:
+    """Legend entries that tell ``adata``'s solid paths from the reference's dashed ones and grey cells."""
+    from matplotlib.lines import Line2D
+
+    own, ref = names
+    why = "" if per_trajectory or fates is None else f"; not split by trajectory: {fates.reason}"
+    label = f"{ref} cells ({n_drawn:,}{why})"
+    cells = Line2D([], [], ls="", marker="o", ms=5, color=REFERENCE_COLOR, label=label)
+    if not per_trajectory:
+        return [cells]
+    return [
+        Line2D([], [], color="0.35", lw=2.2, marker="o", ms=5, mec="white", label=f"{own} (solid)"),
+        Line2D([], [], color="0.35", lw=1.8, ls="--", marker="s", ms=4, mfc="white", label=f"{ref} (dashed)"),
+        cells,
+    ]
 
 
 def _log_expression(
@@ -590,7 +793,8 @@ def _plot_genes(
     times: np.ndarray,
     colors: dict[str, str],
     *,
-    trajectory_key: str | None,
+    fates: _Fates | None,
+    names: tuple[str, str],
     time_key: str,
     layer: str | None,
     library_size: float,
@@ -601,16 +805,13 @@ def _plot_genes(
     trends = _trends(_log_expression(adata, genes, layer, library_size, "adata"), traj, times)
     ref_trends: dict[str, tuple[np.ndarray, ...]] = {}
     ref_genes: list[str] = []
-    if reference is not None and time_key in reference.obs.columns and reference.var_names.is_unique:
+    if reference is not None and fates is not None and reference.var_names.is_unique:
         ref_genes = [g for g in genes if g in reference.var_names]
         if ref_genes:
-            per_traj = trajectory_key is not None and trajectory_key in reference.obs.columns
-            ref_traj = _trajectories(reference, trajectory_key if per_traj else None)[0]
-            ref_trends = _trends(
-                _log_expression(reference, ref_genes, layer, library_size, "reference"),
-                ref_traj,
-                _numeric(reference, time_key, "reference"),
-            )
+            # a cell shared by several trajectories (a progenitor) enters each of their trends
+            pos, member = fates.expand(np.arange(reference.n_obs))
+            expr = _log_expression(reference, ref_genes, layer, library_size, "reference")
+            ref_trends = _trends(expr[pos], member, fates.times[pos])
     integer_time = bool(np.all(np.asarray(times[np.isfinite(times)]) % 1 == 0))
     for i, ax in enumerate(axes.ravel()):
         if i >= len(genes):
@@ -633,10 +834,13 @@ def _plot_genes(
             )
         if gene in ref_genes:
             j = ref_genes.index(gene)
-            for name, (t, mean, _) in ref_trends.items():
+            for name, (t, mean, sem) in ref_trends.items():
                 color = SINGLE_COLOR if name == ALL_CELLS else colors.get(name, SINGLE_COLOR)
                 (line,) = ax.plot(t, mean[:, j], "--", color=color, lw=1.3, alpha=0.9, zorder=4)
                 line.set_gid(f"reference:{gene}:{name}")
+                lo, hi = mean[:, j] - sem[:, j], mean[:, j] + sem[:, j]
+                band = ax.fill_between(t, lo, hi, color=color, alpha=0.1, linewidth=0, zorder=1)
+                band.set_gid(f"reference-band:{gene}:{name}")
         ax.set_title(gene, fontsize="medium")
         ax.set_xlabel(time_key)
         if i % axes.shape[1] == 0:
@@ -645,8 +849,9 @@ def _plot_genes(
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize="small")
     if ref_trends:
+        own, ref = names
         handles = [
-            Line2D([], [], color="0.3", ls="-", marker="o", ms=3.5, label="adata (mean ± s.e.)"),
-            Line2D([], [], color="0.3", ls="--", label="reference (mean)"),
+            Line2D([], [], color="0.3", ls="-", marker="o", ms=3.5, label=f"{own} (solid), mean ± s.e."),
+            Line2D([], [], color="0.3", ls="--", label=f"{ref} (dashed), mean ± s.e.\n{fates.how}"),
         ]
         axes.ravel()[0].legend(handles=handles, fontsize="x-small", loc="best", framealpha=0.8)

@@ -12,6 +12,8 @@ from scipy import sparse
 from ..data._validate import check_anndata
 from ._utils import ORIGIN_COLORS, _expression, _finish, _normalize_total, _palette, _subsample, _take
 
+GREY = "#dddddd"  # the other set behind the label panels
+
 if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.axes import Axes
@@ -114,7 +116,7 @@ def real_vs_generated(
         for n, a in (("real", real), ("generated", generated))
     }
     norm = {n: _normalize_total(x, library_size) for n, x in raw.items()}
-    emb = _embed(norm["real"], norm["generated"], basis=basis, n_hvg=n_hvg, seed=seed)
+    emb, pc_var = _embed_with_variance(norm["real"], norm["generated"], basis=basis, n_hvg=n_hvg, seed=seed)
     n_real = raw["real"].shape[0]
     coords = {"real": emb[:n_real], "generated": emb[n_real:]}
 
@@ -137,16 +139,20 @@ def real_vs_generated(
     top_axes = top.subplots(1, n_top, sharex=True, sharey=True, squeeze=False)[0]
     if n_top == 1:  # keep the single embedding square-ish and centred
         top_axes[0].set_box_aspect(0.8)
-    axis_label = "PC" if basis == "pca" else "UMAP"
+    if basis == "pca":  # the share of the variance (of log1p expression, both sets) each PC shows
+        xlabel, ylabel = (f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(pc_var[:2]))
+    else:
+        xlabel, ylabel = "UMAP 1", "UMAP 2"
     _plot_origin(top_axes[0], coords)
     if labels is not None:
         _plot_labels(top_axes[1:], coords, labels, cats, labels_key)
     for ax in top_axes:
-        ax.set_xlabel(f"{axis_label} 1")
-        ax.set_ylabel(f"{axis_label} 2")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_xticks([])
         ax.set_yticks([])
-    _plot_qc(bottom.subplots(1, 4), raw, norm, library_size)
+    n_shared = len(shared) if len(shared) < max(real.n_vars, generated.n_vars) else None
+    _plot_qc(bottom.subplots(1, 4), raw, norm, library_size, n_shared=n_shared)
     return _finish(fig, show)
 
 
@@ -154,6 +160,13 @@ def _embed(
     real: sparse.csr_matrix, generated: sparse.csr_matrix, *, basis: str, n_hvg: int, seed: int
 ) -> np.ndarray:
     """Two-dimensional joint embedding of library-size normalised ``real`` and ``generated`` cells."""
+    return _embed_with_variance(real, generated, basis=basis, n_hvg=n_hvg, seed=seed)[0]
+
+
+def _embed_with_variance(
+    real: sparse.csr_matrix, generated: sparse.csr_matrix, *, basis: str, n_hvg: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_embed`'s coordinates and the fraction of the variance each principal component explains."""
     import anndata as ad
     import scanpy as sc
     import sklearn
@@ -168,9 +181,11 @@ def _embed(
     # the covariance solver is fast and exact for the few thousand cells x <= ~2000 genes drawn here
     has_cov = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 5)
     solver = "covariance_eigh" if has_cov and joint.shape[1] <= 2000 else "auto"
-    pcs = PCA(n_components=n_comps, svd_solver=solver, random_state=seed).fit_transform(joint)
+    pca = PCA(n_components=n_comps, svd_solver=solver, random_state=seed)
+    pcs = pca.fit_transform(joint)
+    var_ratio = np.asarray(pca.explained_variance_ratio_, dtype=float)
     if basis == "pca":
-        return pcs[:, :2]
+        return pcs[:, :2], var_ratio
     tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(pcs.shape[0])]))
     tmp.obsm["X_pca"] = pcs.astype(np.float32)
     kw = {"transformer": "sklearn"} if pcs.shape[0] <= 20000 else {}
@@ -178,7 +193,7 @@ def _embed(
         warnings.simplefilter("ignore")
         sc.pp.neighbors(tmp, use_rep="X_pca", n_neighbors=min(15, pcs.shape[0] - 1), random_state=seed, **kw)
         sc.tl.umap(tmp, random_state=seed)
-    return np.asarray(tmp.obsm["X_umap"])
+    return np.asarray(tmp.obsm["X_umap"]), var_ratio
 
 
 def _marker_size(n: int) -> float:
@@ -199,14 +214,19 @@ def _plot_labels(
     axes: np.ndarray, coords: dict[str, np.ndarray], labels: dict[str, pd.Series], cats: list[str], key: str
 ) -> None:
     colors = dict(zip(cats, _palette(len(cats)), strict=True))
-    everything = np.vstack(list(coords.values()))
-    s = _marker_size(len(everything))
+    s = _marker_size(sum(len(c) for c in coords.values()))
     for ax, name in zip(axes, ("real", "generated"), strict=True):
-        ax.scatter(everything[:, 0], everything[:, 1], s=s, c="#dddddd", linewidths=0, rasterized=True)
+        # the other set in grey behind, so both panels show where the cells of the other side lie
+        other = "generated" if name == "real" else "real"
+        grey = ax.scatter(coords[other][:, 0], coords[other][:, 1], s=s, c=GREY, linewidths=0,
+                          rasterized=True, label=f"{other} cells (grey, for reference)")
         lab = labels[name].to_numpy()
         ax.scatter(coords[name][:, 0], coords[name][:, 1], s=s, c=[colors[v] for v in lab],
                    linewidths=0, alpha=0.85, rasterized=True)
         ax.set_title(f"{name.capitalize()} cells by {key}")
+        note = ax.legend(handles=[grey], loc="lower right", fontsize="small", markerscale=max(1.0, 10 / s),
+                         frameon=True, framealpha=0.85)
+        ax.add_artist(note)  # kept when the label legend below replaces the axes' legend
     handles = [axes[-1].scatter([], [], s=30, color=colors[c], label=c) for c in cats]
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
                     ncol=int(np.ceil(len(cats) / 16)), fontsize="small", title=key, borderaxespad=0)
@@ -228,14 +248,20 @@ def _plot_qc(
     raw: dict[str, sparse.csr_matrix],
     norm: dict[str, sparse.csr_matrix],
     library_size: float,
+    *,
+    n_shared: int | None = None,
 ) -> None:
     lib = {n: np.asarray(x.sum(axis=1)).ravel() for n, x in raw.items()}
     _step_hist(axes[0], {n: np.log10(v[v > 0]) for n, v in lib.items()},
                {n: float(np.median(v)) for n, v in lib.items()})
-    axes[0].set(title="Library size per cell", xlabel="log10 total (shared genes, as given)")
+    # the values as given (before any scaling): call them counts only when they are whole numbers
+    counts = all(np.array_equal(x.data, np.round(x.data)) for x in raw.values())
+    over = f"\n(over the {n_shared:,} genes both sets have)" if n_shared is not None else ""
+    axes[0].set(title="Library size per cell",
+                xlabel=f"log10 total {'counts per cell' if counts else 'per cell (values as given)'}{over}")
     detected = {n: np.diff(x.indptr).astype(float) for n, x in raw.items()}
     _step_hist(axes[1], detected, {n: float(np.median(v)) for n, v in detected.items()})
-    axes[1].set(title="Detected genes per cell", xlabel="genes > 0")
+    axes[1].set(title="Detected genes per cell", xlabel=f"genes with a non-zero value per cell{over}")
     for name, x in norm.items():
         mean = np.asarray(x.mean(axis=0)).ravel()
         var = np.asarray(x.multiply(x).mean(axis=0)).ravel() - mean**2
@@ -246,10 +272,11 @@ def _plot_qc(
         zero = 1.0 - np.diff(raw[name].tocsc().indptr) / raw[name].shape[0]
         axes[3].scatter(np.log10(mean[mean > 0]), zero[mean > 0], s=4, alpha=0.5, c=ORIGIN_COLORS[name],
                         linewidths=0, label=name, rasterized=True)
-    axes[2].set(title="Mean–variance per gene", xlabel=f"log10 mean (normalised to {library_size:,.0f})",
-                ylabel="log10 variance")
-    axes[3].set(title="Zero fraction per gene", xlabel="log10 mean (normalised)", ylabel="fraction of zeros",
-                ylim=(-0.03, 1.03))
+    scaled = f"cells scaled to {library_size:,.0f})"  # every cell's values rescaled to sum to library_size
+    axes[2].set(title="Mean–variance per gene", xlabel=f"log10 mean per gene ({scaled}",
+                ylabel="log10 variance per gene")
+    axes[3].set(title="Zero fraction per gene", xlabel=f"log10 mean per gene ({scaled}",
+                ylabel="fraction of cells with zero", ylim=(-0.03, 1.03))
     # upper left is empty for mean-variance (variance grows with the mean), lower left for zero fractions
     for ax, loc in zip(axes[2:], ("upper left", "lower left"), strict=True):
         ax.legend(loc=loc, fontsize="small", markerscale=3)

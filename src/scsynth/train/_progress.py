@@ -84,3 +84,52 @@ class EpochProgressBar(GeneratorStepProgressBar):
         metrics = {k: f"{float(trainer.callback_metrics[k]):.4g}" for k in keys if k in trainer.callback_metrics}
         if metrics:
             self._bar.set_postfix(metrics, refresh=False)
+
+
+class BatchProgressBar(GeneratorStepProgressBar):
+    """One tqdm bar per ``train()`` (or stage), advanced per batch, with the last epoch's metrics as postfix.
+
+    For plans whose budget is counted in batches (RNAGAN: one discriminator step per batch) but whose
+    metrics are logged per epoch: the bar moves every batch, the postfix changes every epoch. Redraws
+    rarely outside a terminal, as :class:`GeneratorStepProgressBar`.
+
+    Parameters
+    ----------
+    desc
+        Title of the bar.
+    total
+        Batches in all; ``max_epochs`` times the batches per epoch when ``None``.
+    postfix_keys
+        ``callback_metrics`` shown after each epoch, as ``{metric: short name}``.
+    """
+
+    def __init__(self, desc: str = "Training", total: int | None = None,
+                 postfix_keys: dict[str, str] | None = None) -> None:
+        super().__init__(desc)
+        self._total = total
+        self._keys = dict(postfix_keys or {})
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        total = self._total
+        if total is None:
+            total = int(trainer.max_epochs) * int(trainer.num_training_batches)
+        self._bar = tqdm(
+            total=total,
+            desc=self._desc,
+            unit="step",
+            disable=not (self._enabled and trainer.is_global_zero),
+            dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._bar is None:
+            return
+        metrics = {short: f"{float(trainer.callback_metrics[k]):.3g}" for k, short in self._keys.items()
+                   if k in trainer.callback_metrics}
+        if metrics:
+            self._bar.set_postfix(metrics, refresh=False)
