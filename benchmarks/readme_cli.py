@@ -28,21 +28,45 @@ from _common import machine, write_json  # noqa: E402
 from test_readme_cli import readme_cli_commands  # noqa: E402
 
 
+_BAR = re.compile(r"^(.+?):\s+\d+%\|")
+
+
 def _clean(text: str) -> str:
-    """Keep the last redraw of each progress bar (tqdm writes carriage returns)."""
+    """Keep the last redraw of each progress bar (tqdm rewrites its line, or repeats it outside a terminal)."""
     lines = [line.split("\r")[-1].rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-    return "\n".join(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line) for line in lines if line.strip())
+    lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line) for line in lines if line.strip()]
+    kept: list[str] = []
+    for line in lines:
+        bar = _BAR.match(line)
+        if bar and kept and (_BAR.match(kept[-1]) or [None, None])[1] == bar[1]:
+            kept[-1] = line
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="directory to run in (default: a new temporary directory)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --workdir of an earlier run: keep the results of its leading commands that are "
+                        "unchanged and succeeded, and run the rest")
     args = parser.parse_args()
+    previous = []
+    if args.resume:
+        import json
+
+        previous = json.loads((ROOT / "benchmarks" / "results" / "readme_cli.json").read_text())["rows"]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scsynth-readme-"))
     workdir.mkdir(parents=True, exist_ok=True)
     scsynth = Path(sys.executable).with_name("scsynth")
     rows = []
-    for argv in readme_cli_commands():
+    for i, argv in enumerate(readme_cli_commands()):
+        if len(rows) == i and i < len(previous) and previous[i]["command"] == shlex.join(argv) \
+                and previous[i]["exit"] == 0:
+            rows.append(previous[i])
+            continue
+        previous = []  # once a command changed, every later one runs again
         start = time.perf_counter()
         done = subprocess.run([str(scsynth), *argv[1:]], cwd=workdir, capture_output=True, text=True)
         seconds = time.perf_counter() - start

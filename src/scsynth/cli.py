@@ -526,13 +526,24 @@ def _cmd_data(args: argparse.Namespace) -> None:
         raise ValueError("--blueprint is for the myoblast time course (GeneSys); drop it for this dataset.")
     loader, key, kind = _DATASETS[args.name]
     adata = getattr(data, loader)()
-    parts = {args.output: adata}
+    train = np.arange(adata.n_obs)
     if args.held_out is not None:
         from sklearn.model_selection import train_test_split
 
-        train, test = train_test_split(np.arange(adata.n_obs), test_size=args.fraction, random_state=args.seed,
+        train, test = train_test_split(train, test_size=args.fraction, random_state=args.seed,
                                        stratify=adata.obs[key].astype(str))
-        parts = {args.output: adata[np.sort(train)].copy(), args.held_out: adata[np.sort(test)].copy()}
+        train, test = np.sort(train), np.sort(test)
+    if args.n_top_genes is not None and args.n_top_genes < adata.n_vars:
+        import scanpy as sc
+
+        # chosen on the training part only (Seurat flavour on log1p of per-cell normalised values)
+        scaled = sc.AnnData(data.normalize_total(adata.X[train], 1e4))
+        sc.pp.log1p(scaled)
+        hvg = sc.pp.highly_variable_genes(scaled, n_top_genes=args.n_top_genes, inplace=False)
+        adata = adata[:, hvg["highly_variable"].to_numpy()].copy()
+    parts = {args.output: adata[train].copy()}
+    if args.held_out is not None:
+        parts[args.held_out] = adata[test].copy()
     for path, part in parts.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         part.write_h5ad(path)
@@ -733,6 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     dat.add_argument("--held-out", help="also write a held-out part, stratified by the dataset's labels, here")
     dat.add_argument("--fraction", type=_open_fraction, default=0.2, help="held-out fraction (default: 0.2)")
     dat.add_argument("--blueprint", help="myoblast: also write its lineage blueprint (GeneSys' lineage.txt) here")
+    dat.add_argument("--n-top-genes", type=_positive_int,
+                     help="keep only this many highly variable genes, chosen on the training part")
     dat.add_argument("--seed", type=_non_negative_int, default=0, help="random seed of the split (default: 0)")
     dat.add_argument("--overwrite", action="store_true", help="replace existing output files")
     dat.set_defaults(func=_cmd_data)
