@@ -30,16 +30,19 @@ class GeneratorStepProgressBar(ProgressBar):
         """Whether the bar is shown."""
         return self._enabled
 
-    def on_train_start(self, trainer, pl_module) -> None:
-        self._bar = tqdm(
-            total=pl_module.planned_generator_steps(),
+    def _open(self, trainer, total: int, unit: str) -> tqdm:
+        return tqdm(
+            total=total,
             desc=self._desc,
-            unit="step",
+            unit=unit,
             disable=not (self._enabled and trainer.is_global_zero),
             dynamic_ncols=True,
             # in a terminal the bar redraws in place; in logs and notebooks every redraw is kept, so redraw rarely
             mininterval=0.1 if sys.stderr.isatty() else 10.0,
         )
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._bar = self._open(trainer, pl_module.planned_generator_steps(), "step")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._bar is None:
@@ -64,14 +67,7 @@ class EpochProgressBar(GeneratorStepProgressBar):
     """
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._bar = tqdm(
-            total=trainer.max_epochs,
-            desc=self._desc,
-            unit="epoch",
-            disable=not (self._enabled and trainer.is_global_zero),
-            dynamic_ncols=True,
-            mininterval=0.1 if sys.stderr.isatty() else 10.0,
-        )
+        self._bar = self._open(trainer, trainer.max_epochs, "epoch")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         """Nothing per batch: the bar counts epochs."""
@@ -113,14 +109,7 @@ class BatchProgressBar(GeneratorStepProgressBar):
         total = self._total
         if total is None:
             total = int(trainer.max_epochs) * int(trainer.num_training_batches)
-        self._bar = tqdm(
-            total=total,
-            desc=self._desc,
-            unit="step",
-            disable=not (self._enabled and trainer.is_global_zero),
-            dynamic_ncols=True,
-            mininterval=0.1 if sys.stderr.isatty() else 10.0,
-        )
+        self._bar = self._open(trainer, total, "step")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._bar is not None:
