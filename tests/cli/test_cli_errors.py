@@ -258,6 +258,7 @@ def test_binary_blueprint_and_annotations(tmp_path, capsys, no_training):
     err = _err(capsys)
     assert f"Lineage blueprint file '{tmp_path / 'lineage.txt'}' is not a UTF-8 text file" in err
     (tmp_path / "anno.txt").write_bytes(BINARY)
+    (tmp_path / "lineage.txt").write_text("Pro genitor\tfate_A\tfate_A\n")  # a valid one: the blueprint is read first
     assert main(["train", "genesys", str(data), "--anno", str(tmp_path / "anno.txt"), "--blueprint",
                  str(tmp_path / "lineage.txt"), "--out", str(tmp_path / "m")]) == 1
     assert f"Annotation file '{tmp_path / 'anno.txt'}' could not be read" in _err(capsys)
