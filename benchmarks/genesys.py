@@ -99,7 +99,7 @@ def speed(n_obs: int, epochs: int, seed: int) -> dict:
 
 # -- realism ---------------------------------------------------------------------------------------------
 def split(adata: anndata.AnnData, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scsynth.model._genesys import _split_groups
+    from scsynth.model._genesys_train import split_groups as _split_groups
 
     groups = pd.factorize(adata.obs["label"].astype(str) + "@" + adata.obs["time"].astype(str))[0]
     return _split_groups(groups, 0.5, 0.1, seed)

@@ -70,7 +70,7 @@ def scgan(train, held_out, key, counts, budget, seed, conditional):
                 enable_progress_bar=False)
     seconds = time.perf_counter() - start
     labels = list(held_out.obs[key].astype(str)) if conditional else None
-    cells = model.generate(held_out.n_obs, labels=labels, seed=seed)
+    cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
     return {"cells": cells, "train_seconds": seconds, "steps": model.n_generator_steps_}
 
 

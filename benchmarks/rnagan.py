@@ -14,6 +14,8 @@ Per fold, pseudo-samples of each held-out sample's sex are generated; all folds 
 :func:`scsynth.metrics.realism` against the held-out samples. On the first fold's model, markers of
 Female vs Male and Male vs Female (training samples): how many of the top 10 genes lie on X or Y
 (``data/sex_chromosome_genes.tsv``, a hand-curated list: the count is a lower bound), and the top pathways.
+The first fold's pathway activities of its held-out samples are set against decoupler's ULM scores of the
+same gene sets (``rnagan_decoupler.py``: median per-set Spearman correlation across samples).
 
 **pbmc** — ``pbmc68k_reduced`` (700 cells, 765 genes, 10 cell types), 30% of each type held out.
 RNAGAN (single-cell stage) stratifies held-out cells against the training cells; peers: logistic
@@ -22,7 +24,8 @@ training cells, rounded normalised values, as the package ships no counts for it
 of held-out cells: silhouette of cell types and ARI of k-means (k = number of types), for RNAGAN's
 vector, its pathway activities, scVI's latent and 20 PCs of log1p values. Markers of each type vs the
 rest on the training cells: overlap of RNAGAN's top 20 genes with ``scanpy.tl.rank_genes_groups``'
-(Wilcoxon) top 20.
+(Wilcoxon) top 20. Pathway activities of the held-out cells against decoupler's ULM scores of the same
+gene sets on the same cells (``rnagan_decoupler.py``), per set Spearman across cells, the median reported.
 
 **crossmodal** — pretraining on single cells, then bulk sex from k = 5, 10, 20 samples per sex
 (``--repeats`` random draws each; the other samples are the test set). Two settings: "immune + pbmc"
@@ -54,6 +57,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 from _common import HERE, RESULTS, PeakRSS, machine, markdown_table, resample, write_json, write_markdown
+from rnagan_decoupler import pathway_agreement, render_agreement
 from lightning.pytorch.callbacks import Callback
 from scipy import sparse
 from sklearn.cluster import KMeans
@@ -96,12 +100,16 @@ def sex_genes() -> dict[str, str]:
 
 def train_bulk_rnagan(train: anndata.AnnData, steps: int, seed: int, init=None) -> RNAGAN:
     train = train.copy()
-    RNAGAN.setup_anndata(train, groupby="sex", modality="bulk")
+    RNAGAN.setup_anndata(train, labels_key="sex", modality="bulk")
     model = RNAGAN(train, gene_sets="hallmark")
     if init is not None:  # weights of a model pretrained on single cells (same genes and gene sets)
         model.module.load_state_dict(init.module.state_dict())
-    model.train(sc_steps=0, bulk_steps=steps, batch_size=32, seed=seed, enable_progress_bar=False)
+    model.train(max_steps={"sc": 0, "bulk": steps}, batch_size=32, seed=seed, enable_progress_bar=False)
     return model
+
+
+#: Compare the pathway activities with decoupler's ULM scores (``--no-decoupler`` turns it off).
+DECOUPLER_CHECK = True
 
 
 def bulk(steps: int, seed: int, repeats: int) -> dict:
@@ -126,8 +134,11 @@ def bulk(steps: int, seed: int, repeats: int) -> dict:
         print(rows[-1], flush=True)
         for sex in ("Female", "Male"):
             n = int((y[te] == sex).sum())
-            generated.append(model.generate(n, group=sex, modality="bulk", seed=seed + k))
+            generated.append(model.generate(n, condition=sex, modality="bulk", seed=seed + k))
         held.append(test)
+        if k == 0 and DECOUPLER_CHECK:
+            agreement = pathway_agreement(model, test)
+            print({k: v for k, v in agreement.items() if k != "per_set"}, flush=True)
         if k == 0:
             chrom = sex_genes()
             for group, other in (("Female", "Male"), ("Male", "Female")):
@@ -151,8 +162,11 @@ def bulk(steps: int, seed: int, repeats: int) -> dict:
     realism["n_per_side"] = int(table["n_cells"].iloc[0])
     frame = pd.DataFrame(rows)
     summary = {c: float(frame[c].mean()) for c in ["RNAGAN_acc", "RNAGAN_auroc", "LR_acc", "LR_auroc"]}
-    return {"folds": rows, "mean": summary, "markers": marker_rows, "realism": realism, "n_genes": adata.n_vars,
-            "steps": steps, "median_train_s": float(np.median(seconds))}
+    out = {"folds": rows, "mean": summary, "markers": marker_rows, "realism": realism, "n_genes": adata.n_vars,
+           "steps": steps, "median_train_s": float(np.median(seconds))}
+    if DECOUPLER_CHECK:
+        out["decoupler"] = agreement
+    return out
 
 
 def split_by_group(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +211,10 @@ def pbmc(steps: int, scvi_epochs: int, seed: int) -> dict:
     labels = adata.obs["bulk_labels"].astype(str).to_numpy()
     tr, te = split_by_group(labels, 0.3, seed)
     train, test = adata[tr].copy(), adata[te].copy()
-    RNAGAN.setup_anndata(train, groupby="bulk_labels", is_count_data=False)
+    RNAGAN.setup_anndata(train, labels_key="bulk_labels", is_count_data=False)
     model = RNAGAN(train, gene_sets="hallmark")
     start = time.perf_counter()
-    model.train(sc_steps=steps, batch_size=64, seed=seed, enable_progress_bar=False)
+    model.train(max_steps={"sc": steps}, batch_size=64, seed=seed, enable_progress_bar=False)
     rnagan_s = time.perf_counter() - start
     model.stratify(test, n_draws=20, n_refs=5, seed=seed)
     rnagan_acc = float((test.obs["rnagan"].astype(str) == labels[te]).mean())
@@ -234,12 +248,16 @@ def pbmc(steps: int, scvi_epochs: int, seed: int) -> dict:
                              "top20_overlap": int(len(set(ours) & set(theirs))),
                              "RNAGAN top 5": ", ".join(ours.head(5))})
     print(overlap_rows, flush=True)
-    return {"n_train": len(tr), "n_test": len(te), "steps": steps, "rnagan_train_s": rnagan_s,
-            "scvi_train_s": scvi_s, "scvi_epochs": scvi_epochs,
-            "accuracy": {"RNAGAN stratify": rnagan_acc, "logistic regression (log1p)": lr_acc,
-                         "nearest centroid (scVI latent)": centroid_acc},
-            "embedding": embed_rows, "markers": overlap_rows,
-            "median_top20_overlap": float(np.median([r["top20_overlap"] for r in overlap_rows]))}
+    out = {"n_train": len(tr), "n_test": len(te), "steps": steps, "rnagan_train_s": rnagan_s,
+           "scvi_train_s": scvi_s, "scvi_epochs": scvi_epochs,
+           "accuracy": {"RNAGAN stratify": rnagan_acc, "logistic regression (log1p)": lr_acc,
+                        "nearest centroid (scVI latent)": centroid_acc},
+           "embedding": embed_rows, "markers": overlap_rows,
+           "median_top20_overlap": float(np.median([r["top20_overlap"] for r in overlap_rows]))}
+    if DECOUPLER_CHECK:
+        out["decoupler"] = pathway_agreement(model, test)
+        print({k: v for k, v in out["decoupler"].items() if k != "per_set"}, flush=True)
+    return out
 
 
 def single_cells(genes: pd.Index, seed: int, with_pbmc: bool) -> anndata.AnnData:
@@ -289,10 +307,10 @@ def crossmodal(setting: str, pretrain_steps: int, steps: int, sizes: list[int], 
     cells = single_cells(genes, seed, with_pbmc)
     print(f"crossmodal ({setting}): {len(genes)} genes, {cells.n_obs} cells in {cells.obs['group'].nunique()} "
           "groups", flush=True)
-    RNAGAN.setup_anndata(cells, groupby="group", is_count_data=False)
+    RNAGAN.setup_anndata(cells, labels_key="group", is_count_data=False)
     start = time.perf_counter()
     pretrained = RNAGAN(cells, gene_sets="hallmark")
-    pretrained.train(sc_steps=pretrain_steps, batch_size=64, seed=seed, enable_progress_bar=False)
+    pretrained.train(max_steps={"sc": pretrain_steps}, batch_size=64, seed=seed, enable_progress_bar=False)
     pretrain_s = time.perf_counter() - start
     y = bulk_all.obs["sex"].astype(str).to_numpy()
     rows = []
@@ -344,14 +362,14 @@ def speed(n_obs: int, n_genes: int, steps: int, seed: int) -> dict:
     immune = immune[:, np.sort(np.argsort(-detected)[:n_genes])].copy()
     adata = resample(immune, n_obs, dense=False, seed=seed)
     adata.obs["group"] = [f"group {i}" for i in np.random.default_rng(seed).integers(0, 10, n_obs)]
-    RNAGAN.setup_anndata(adata, groupby="group")
+    RNAGAN.setup_anndata(adata, labels_key="group")
     model = RNAGAN(adata, gene_sets="hallmark")
     timers = {"warmup": StepTimer(), "adversarial": StepTimer()}
     with PeakRSS() as peak:
         # one stage at a time so each phase gets its own timer
-        model.train(sc_steps=steps // 2, warmup_steps=steps // 2, batch_size=64, seed=seed,
+        model.train(max_steps={"sc": steps // 2}, warmup_steps=steps // 2, batch_size=64, seed=seed,
                     enable_progress_bar=False, callbacks=[timers["warmup"]])
-        model.train(sc_steps=steps // 2, warmup_steps=0, batch_size=64, seed=seed, enable_progress_bar=False,
+        model.train(max_steps={"sc": steps // 2}, warmup_steps=0, batch_size=64, seed=seed, enable_progress_bar=False,
                     callbacks=[timers["adversarial"]])
     queries = adata[:500].copy()
     start = time.perf_counter()
@@ -388,6 +406,8 @@ def render(payload: dict, repeats: int) -> list[str]:
                ""]
         md += [f"- {k}: {v['top10_on_X_or_Y']}/10 top genes on X/Y: {', '.join(v['top10_genes'])}; top pathways: "
                f"{', '.join(v['top5_pathways'])}" for k, v in res["markers"].items()]
+        if "decoupler" in res:
+            md += [""] + render_agreement(res["decoupler"], "first fold's held-out samples")[:-1]
         r = res["realism"]
         md += ["", f"Generated pseudo-samples vs held-out samples (all folds pooled, {r['n_per_side']} per side): "
                + ", ".join(f"{m} {r[m]['value']:.3g} (control ratio {r[m]['ratio']:.3g})" for m in REALISM_METRICS),
@@ -402,6 +422,8 @@ def render(payload: dict, repeats: int) -> list[str]:
                markdown_table(res["embedding"], ["embedding", "dims", "silhouette", "kmeans_ari"]), "",
                markdown_table(res["markers"], ["cell type", "n_train", "top20_overlap", "RNAGAN top 5"]), "",
                f"Median overlap of the top 20 marker genes with Wilcoxon: {res['median_top20_overlap']:g}", ""]
+        if "decoupler" in res:
+            md += render_agreement(res["decoupler"], "held-out cells")
     for setting, res in payload.get("crossmodal", {}).items():
         cols = ["per_group"] + [f"{m} {s}" for m in ("scratch", "pretrained + fine-tuned",
                                                      "pretrained, references only", "LR") for s in ("acc", "auroc")]
@@ -435,9 +457,13 @@ def main() -> None:
     parser.add_argument("--speed-cells", type=int, default=20000)
     parser.add_argument("--speed-genes", type=int, default=5000)
     parser.add_argument("--speed-steps", type=int, default=40)
+    parser.add_argument("--no-decoupler", action="store_true",
+                        help="skip the comparison of pathway activities with decoupler's ULM scores")
     parser.add_argument("--quick", action="store_true", help="few steps everywhere (checks the script only)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    global DECOUPLER_CHECK
+    DECOUPLER_CHECK = not args.no_decoupler
     if args.quick:
         args.bulk_steps = args.sc_steps = args.pretrain_steps = args.finetune_steps = 20
         args.scvi_epochs, args.repeats, args.sizes, args.speed_cells, args.speed_steps = 5, 1, [5], 2000, 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anndata
@@ -10,6 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import sparse
+
+# the suite runs on the bundled gene sets and CollecTRI, online or not (tests of the decoupler route unset it)
+os.environ.setdefault("SCSYNTH_OFFLINE", "1")
 
 matplotlib.use("Agg")
 
@@ -191,8 +195,19 @@ def trained_rnagan():
     scsynth.settings.seed = 0
     adata = rnagan_samples()
     train = adata[np.arange(adata.n_obs) % 3 != 0].copy()
-    RNAGAN.setup_anndata(train, groupby="group")
+    RNAGAN.setup_anndata(train, labels_key="group")
     model = RNAGAN(train, gene_sets=GENE_SETS, **SMALL_RG)
-    model.train(sc_steps=150, batch_size=32, n_refs=(3, 10), seed=0,
+    model.train(max_steps={"sc": 150}, batch_size=32, n_refs=(3, 10), seed=0,
                 plan_kwargs={"lr_discriminator": 2e-3, "lr_generator": 1e-3})
     return model, adata[np.arange(adata.n_obs) % 3 == 0].copy()
+
+
+@pytest.fixture
+def fresh_online(monkeypatch):
+    """The decoupler route as on a fresh process: no download, failure or log message remembered, not offline."""
+    from scsynth.data import _online
+
+    monkeypatch.delenv(_online.OFFLINE_ENV, raising=False)
+    _online.reset()
+    yield
+    _online.reset()

@@ -111,16 +111,17 @@ MODEL_GENES = [f"g{i}" for i in range(40)]  # the genes of the GeneSys and RNAGA
 # -- setup_anndata ------------------------------------------------------------------------------------
 def _setup_mudata(adata, **kwargs):
     mdata = mudata.MuData({"sc": adata}) if isinstance(adata, anndata.AnnData) else adata
-    return RNAGAN.setup_mudata(mdata, groupby="label", **kwargs)
+    return RNAGAN.setup_mudata(mdata, labels_key="label", **kwargs)
 
 
 SETUPS = {
-    # entry point: (call, obs keys it reads, whether non-integer values are an error)
-    "ScGAN": (lambda a, **kw: ScGAN.setup_anndata(a, labels_key="label", **kw), ("label",), True),
-    "GRouNdGAN": (lambda a, **kw: GRouNdGAN.setup_anndata(a, **kw), (), True),
+    # entry point: (call, obs keys it reads, whether non-integer values are an error); every model detects
+    # counts by default, so ScGAN and GRouNdGAN are asked for counts here to cover that check too
+    "ScGAN": (lambda a, **kw: ScGAN.setup_anndata(a, labels_key="label", is_count_data=True, **kw), ("label",), True),
+    "GRouNdGAN": (lambda a, **kw: GRouNdGAN.setup_anndata(a, is_count_data=True, **kw), (), True),
     "GeneSys": (lambda a, **kw: GeneSys.setup_anndata(a, labels_key="label", time_key="time", **kw),
                 ("label", "time"), False),
-    "RNAGAN": (lambda a, **kw: RNAGAN.setup_anndata(a, groupby="label", **kw), ("label",), False),
+    "RNAGAN": (lambda a, **kw: RNAGAN.setup_anndata(a, labels_key="label", **kw), ("label",), False),
     "RNAGAN.setup_mudata": (_setup_mudata, ("label",), False),
 }
 
@@ -207,11 +208,11 @@ NUMBER_CALLS = {
     "tl.perturb(n_obs)": ("trained_groundgan", lambda m, v: scsynth.tl.perturb(m, knockout=_tf(m), n_obs=v)),
     "GRouNdGAN.perturb(batch_size)": ("trained_groundgan",
                                       lambda m, v: m.perturb(knockout=_tf(m), n_obs=5, batch_size=v)),
-    "GeneSys.generate(n_per_trajectory)": ("trained_genesys", lambda m, v: m.generate(v)),
+    "GeneSys.generate(n_obs)": ("trained_genesys", lambda m, v: m.generate(v)),
     "GeneSys.classify(batch_size)": ("trained_genesys", lambda m, v: m.classify(batch_size=v)),
     "GeneSys.rank_genes(n_top)": ("trained_genesys", lambda m, v: m.rank_genes(n_top=v, n_samples=2)),
-    "RNAGAN.generate(n_obs)": ("trained_rnagan", lambda m, v: m.generate(v, group="type 0")),
-    "RNAGAN.generate(n_refs)": ("trained_rnagan", lambda m, v: m.generate(3, group="type 0", n_refs=v)),
+    "RNAGAN.generate(n_obs)": ("trained_rnagan", lambda m, v: m.generate(v, condition="type 0")),
+    "RNAGAN.generate(n_refs)": ("trained_rnagan", lambda m, v: m.generate(3, condition="type 0", n_refs=v)),
     "RNAGAN.stratify(n_draws)": ("trained_rnagan", lambda m, v: m.stratify(m.adata, n_draws=v)),
     "RNAGAN.get_latent_representation(n_refs)": ("trained_rnagan",
                                                  lambda m, v: m.get_latent_representation(n_refs=v)),

@@ -157,7 +157,7 @@ def _setups():
                   lambda a: ScGAN.setup_anndata(a, labels_key="group")),
         "GRouNdGAN": (lambda: rnagan_samples(n_per_group=5), lambda a: GRouNdGAN.setup_anndata(a)),
         "GeneSys": (lambda: branching_counts(n_per_group=4), lambda a: GeneSys.setup_anndata(a)),
-        "RNAGAN": (lambda: rnagan_samples(n_per_group=5), lambda a: RNAGAN.setup_anndata(a, groupby="group")),
+        "RNAGAN": (lambda: rnagan_samples(n_per_group=5), lambda a: RNAGAN.setup_anndata(a, labels_key="group")),
         "RNAGAN.setup_mudata": (lambda: rnagan_samples(n_per_group=5),
                                 lambda a: RNAGAN.setup_mudata(mudata.MuData({"sc": a}), groupby="group")),
     }
@@ -208,14 +208,14 @@ def _number_calls():
         "GeneSys.classify(batch_size=0)": ("trained_genesys", lambda m: m.classify(batch_size=0)),
         "GeneSys.get_latent_representation(batch_size=0)": (
             "trained_genesys", lambda m: m.get_latent_representation(batch_size=0)),
-        "GeneSys.generate(n_per_trajectory=0)": ("trained_genesys", lambda m: m.generate(0)),
+        "GeneSys.generate(n_obs=0)": ("trained_genesys", lambda m: m.generate(0)),
         "GeneSys.rank_genes(n_top=0)": ("trained_genesys", lambda m: m.rank_genes(n_top=0)),
         "GeneSys.rank_genes(n_samples=0)": ("trained_genesys", lambda m: m.rank_genes(n_samples=0)),
         "GeneSys.trajectory_accuracy(n_trajectories=0)": (
             "trained_genesys", lambda m: m.trajectory_accuracy(n_trajectories=0)),
-        "RNAGAN.train(batch_size=0)": ("trained_rnagan", lambda m: m.train(sc_steps=1, batch_size=0)),
-        "RNAGAN.generate(n_obs=0)": ("trained_rnagan", lambda m: m.generate(0, group="type 0")),
-        "RNAGAN.generate(n_refs=0)": ("trained_rnagan", lambda m: m.generate(3, group="type 0", n_refs=0)),
+        "RNAGAN.train(batch_size=0)": ("trained_rnagan", lambda m: m.train(max_steps={"sc": 1}, batch_size=0)),
+        "RNAGAN.generate(n_obs=0)": ("trained_rnagan", lambda m: m.generate(0, condition="type 0")),
+        "RNAGAN.generate(n_refs=0)": ("trained_rnagan", lambda m: m.generate(3, condition="type 0", n_refs=0)),
         "RNAGAN.stratify(n_draws=0)": ("trained_rnagan", lambda m: m.stratify(m.adata, n_draws=0)),
         "RNAGAN.stratify(n_refs=0)": ("trained_rnagan", lambda m: m.stratify(m.adata, n_refs=0)),
         "RNAGAN.stratify(batch_size=0)": ("trained_rnagan", lambda m: m.stratify(m.adata, batch_size=0)),
@@ -243,26 +243,26 @@ def test_numbers_are_checked_up_front(request, call):
 @pytest.mark.parametrize(("labels", "exc", "match"), [
     ("B cell", ValueError, r"Unknown labels 'B cell'"),
     (["LYZ+", "nope", "nope2"], ValueError, r"Unknown labels 'nope', 'nope2'"),
-    (["LYZ+", "LYZ-"], ValueError, "2 entries but n_obs=3"),
-    (5, TypeError, "labels must be a label name or a sequence"),
+    (["LYZ+", "LYZ-"], ValueError, "2 labels but n_obs=3"),
+    (5, TypeError, "condition must be a label name or a sequence"),
     ({"LYZ+": 3}, TypeError, "got dict"),
 ])
 def test_scgan_generate_labels(trained_conditional, labels, exc, match):
     with pytest.raises(exc, match=match):
-        trained_conditional.generate(3, labels=labels)
+        trained_conditional.generate(3, condition=labels)
 
 
 def test_groundgan_generate_takes_no_labels(trained_groundgan):
-    with pytest.raises(TypeError, match="labels"):
-        scsynth.tl.generate(trained_groundgan, n_obs=3, labels="B cell")
+    with pytest.raises(TypeError, match="without a condition"):
+        scsynth.tl.generate(trained_groundgan, n_obs=3, condition="B cell")
 
 
 def test_rnagan_generate_group(trained_rnagan):
     model = trained_rnagan[0]
     with pytest.raises(ValueError, match=r"Unknown group 'nope' for sc; known: 'type 0', 'type 1'"):
-        model.generate(3, group="nope")
-    with pytest.raises(TypeError, match="group must be the name of one group"):
-        model.generate(3, group=["type 0"])
+        model.generate(3, condition="nope")
+    with pytest.raises(TypeError, match="condition must be the name of one group"):
+        model.generate(3, condition=["type 0"])
 
 
 def _perturb_cases():

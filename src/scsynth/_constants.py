@@ -16,3 +16,6 @@ SCSYNTH_KEYS = _ScsynthKeys()
 DEFAULT_LIBRARY_SIZE = 20_000
 #: Key of ``uns`` where generated AnnData record provenance.
 UNS_KEY = "scsynth"
+#: Total per cell of ``layers["normalized"]`` in every generated AnnData (scanpy's ``target_sum=1e4``),
+#: whatever scale a model normalises to internally.
+NORMALIZED_SCALE = 10_000

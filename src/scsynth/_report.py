@@ -20,13 +20,13 @@ def _fmt(value: float) -> str:
 
 def realism_markdown(table) -> str:
     """Render a :func:`scsynth.metrics.realism` table as a markdown table, with each metric's verdict."""
-    from .metrics._realism import _verdict_rows
+    from .metrics._realism import verdict_rows
 
     lines = [
         "| metric | verdict | generated vs real | control (real vs real) | ratio | ideal | better |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row, (level, _) in zip(table.itertuples(index=False), _verdict_rows(table), strict=True):
+    for row, (level, _) in zip(table.itertuples(index=False), verdict_rows(table), strict=True):
         lines.append(
             f"| {row.metric} | {level} | {_fmt(row.value)} ± {_fmt(row.value_sd)} | {_fmt(row.control)} ± "
             f"{_fmt(row.control_sd)} | {_fmt(row.ratio)} | {row.ideal} | {row.better} |"
@@ -37,10 +37,10 @@ def realism_markdown(table) -> str:
 def realism_text(table) -> str:
     """The verdict lines and a fixed-width table of a realism table, for a terminal."""
     from .metrics import summarize_realism
-    from .metrics._realism import _verdict_rows
+    from .metrics._realism import verdict_rows
 
     rows = [("metric", "generated", "control", "ratio", "verdict")]
-    for row, (level, _) in zip(table.itertuples(index=False), _verdict_rows(table), strict=True):
+    for row, (level, _) in zip(table.itertuples(index=False), verdict_rows(table), strict=True):
         rows.append((str(row.metric), _fmt(row.value), _fmt(row.control), _fmt(row.ratio), level))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     # names and verdicts left-aligned, numbers right-aligned

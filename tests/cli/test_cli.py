@@ -37,7 +37,7 @@ def test_train_then_generate_roundtrip_with_python(tmp_path, capsys):
     model = ScGAN.load(tmp_path / "m")  # CLI output loads in Python
     assert model.n_generator_steps_ == 2 and model.labels_key == "group"
     assert main(["generate", str(tmp_path / "m"), "-n", "25", "-o", str(tmp_path / "sim.h5ad"),
-                 "--label", "a"]) == 0
+                 "--condition", "a"]) == 0
     sim = anndata.read_h5ad(tmp_path / "sim.h5ad")
     assert sim.shape == (25, adata.n_vars) and (sim.obs["group"] == "a").all()
     assert "Wrote 25 generated cells" in capsys.readouterr().out
@@ -57,10 +57,13 @@ def test_generate_from_a_python_saved_model(tmp_path, counts):
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, pbmc):
     assert main(["train", "scgan", str(tmp_path / "missing.h5ad"), "--out", str(tmp_path / "m")]) == 1
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing.h5ad'} does not exist (expected an .h5ad file).\n"
-    pbmc.write_h5ad(tmp_path / "norm.h5ad")
-    assert main(["train", "scgan", str(tmp_path / "norm.h5ad"), "--out", str(tmp_path / "m")]) == 1
+    bad = pbmc.copy()  # normalised values are detected as such; a negative value is refused
+    bad.X = np.asarray(bad.X.toarray() if hasattr(bad.X, "toarray") else bad.X)
+    bad.X[0, 0] = -1.0
+    bad.write_h5ad(tmp_path / "neg.h5ad")
+    assert main(["train", "scgan", str(tmp_path / "neg.h5ad"), "--out", str(tmp_path / "m")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "non-integer" in err and "is_count_data=False" in err
+    assert err.startswith("error:") and "negative" in err and err.count("\n") == 1
     assert main(["generate", str(tmp_path), "-n", "3", "-o", str(tmp_path / "x.h5ad")]) == 1
     assert "is not a saved scsynth" in capsys.readouterr().err
 

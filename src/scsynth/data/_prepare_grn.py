@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from ._collectri import GRNSource
 from ._grn import GRNLike, read_grn
-from ._validate import _examples
+from ._validate import examples
 
 _FORMAT = "scsynth.PreparedGRN"
 _VERSION = 1
@@ -48,6 +49,9 @@ class PreparedGRN:
         One int64 array per target (same order as ``targets``): sorted indices into ``tfs``.
     dropped_genes
         Genes of the data left out of the model (not in the GRN), in data order.
+    provenance
+        Where the GRN came from: :func:`read_grn`'s ``attrs`` (``name``, ``source`` = the route taken,
+        ``version``, ``label``, ...). Empty for a GRN saved by scsynth before it was recorded.
 
     Examples
     --------
@@ -65,6 +69,7 @@ class PreparedGRN:
     targets: np.ndarray
     regulators: list[np.ndarray]
     dropped_genes: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_edges(self) -> int:
@@ -86,10 +91,16 @@ class PreparedGRN:
         """Positions of ``targets`` in ``genes`` (int64)."""
         return np.flatnonzero(np.isin(self.genes, self.targets))
 
-    def summary(self) -> dict[str, int | float]:
-        """Counts: TFs, targets, genes, edges, density (edges / (TFs x targets)), noise-only, dropped."""
+    def summary(self) -> dict[str, Any]:
+        """Provenance and counts of the graph.
+
+        Keys: ``name``, ``source`` (the route taken), ``version``, ``label`` (see :attr:`provenance`),
+        ``n_tfs``, ``n_targets``, ``n_genes``, ``n_edges``, ``density`` (edges / (TFs x targets)),
+        ``n_noise_only``, ``n_dropped_genes``.
+        """
         possible = len(self.tfs) * len(self.targets)
         return {
+            **{k: self.provenance.get(k) for k in ("name", "source", "version", "label")},
             "n_tfs": len(self.tfs),
             "n_targets": len(self.targets),
             "n_genes": len(self.genes),
@@ -134,6 +145,7 @@ class PreparedGRN:
                 "target": self.edges["target"].tolist(),
                 "weight": [float(w) for w in self.edges["weight"]],
             },
+            "provenance": dict(self.provenance),
         }
 
     @classmethod
@@ -148,7 +160,14 @@ class PreparedGRN:
         edges = pd.DataFrame(data["edges"], columns=["source", "target", "weight"]).astype(
             {"source": str, "target": str, "weight": np.float64}
         )
-        out = _assemble(edges, list(data["genes"]), data["tfs"], data["targets"], data["dropped_genes"])
+        out = _assemble(
+            edges,
+            list(data["genes"]),
+            data["tfs"],
+            data["targets"],
+            data["dropped_genes"],
+            dict(data.get("provenance") or {}),  # older saves lack it
+        )
         if out.genes.tolist() != list(data["genes"]):
             raise ValueError(
                 "Saved PreparedGRN is inconsistent: `genes` are not exactly its TFs and targets."
@@ -162,13 +181,14 @@ def _assemble(
     tfs: Sequence[str],
     targets: Sequence[str],
     dropped: Sequence[str],
+    provenance: dict[str, Any] | None = None,
 ) -> PreparedGRN:
     """Order everything by position in ``order`` (the data's genes) and index the regulators."""
     pos = {g: i for i, g in enumerate(order)}
     unknown = sorted((set(tfs) | set(targets)) - pos.keys())
     if unknown or set(tfs) & set(targets):
         raise ValueError(
-            f"Inconsistent GRN: genes outside the data or both TF and target ({_examples(unknown)})."
+            f"Inconsistent GRN: genes outside the data or both TF and target ({examples(unknown)})."
         )
     tf_arr = _frozen(sorted(set(tfs), key=pos.__getitem__))
     target_arr = _frozen(sorted(set(targets), key=pos.__getitem__))
@@ -178,6 +198,7 @@ def _assemble(
     key = edges["target"].map(pos) * len(pos) + edges["source"].map(pos)
     edges = edges.iloc[np.argsort(key.to_numpy(), kind="stable")][["source", "target", "weight"]]
     edges = edges.reset_index(drop=True)
+    edges.attrs = {}  # the provenance is kept once, in PreparedGRN.provenance
     tf_pos = {t: i for i, t in enumerate(tf_arr)}
     by_target = edges.groupby("target", sort=False)["source"].agg(list).to_dict()
     regulators = [
@@ -186,7 +207,7 @@ def _assemble(
     for r in regulators:
         r.setflags(write=False)
     dropped_arr = _frozen(sorted(set(dropped), key=lambda g: pos.get(g, len(pos))))
-    return PreparedGRN(edges, genes, tf_arr, target_arr, regulators, dropped_arr)
+    return PreparedGRN(edges, genes, tf_arr, target_arr, regulators, dropped_arr, dict(provenance or {}))
 
 
 def prepare_grn(
@@ -195,6 +216,7 @@ def prepare_grn(
     *,
     missing: Literal["raise", "drop"] = "raise",
     unregulated: Literal["drop", "noise"] = "drop",
+    source: GRNSource = "auto",
 ) -> PreparedGRN:
     """Check a GRN against the data's genes and turn it into the bipartite graph a model imposes.
 
@@ -221,6 +243,9 @@ def prepare_grn(
         What to do with GRN genes that are not in the data.
     unregulated
         What to do with data genes that are not in the GRN.
+    source
+        Where ``"collectri"`` comes from (``"auto"``, ``"bundled"`` or ``"decoupler"``), passed to
+        :func:`read_grn`; the route taken is in :attr:`PreparedGRN.provenance`.
 
     Returns
     -------
@@ -249,15 +274,16 @@ def prepare_grn(
     var = pd.Index(np.asarray(var_names).astype(str))
     if var.has_duplicates:
         raise ValueError(
-            f"var_names has duplicated genes ({_examples(var[var.duplicated()].unique())}); make them unique "
+            f"var_names has duplicated genes ({examples(var[var.duplicated()].unique())}); make them unique "
             "first, e.g. `adata.var_names_make_unique()`."
         )
-    edges = read_grn(grn)
+    edges = read_grn(grn, source=source)
+    provenance = dict(edges.attrs)
     dup = edges.duplicated(["source", "target"])
     if dup.any():
         pairs = [f"{s}->{t}" for s, t in edges.loc[dup, ["source", "target"]].itertuples(index=False)]
         raise ValueError(
-            f"The GRN has {int(dup.sum())} duplicated (source, target) edges ({_examples(pairs)}); keep one "
+            f"The GRN has {int(dup.sum())} duplicated (source, target) edges ({examples(pairs)}); keep one "
             "per pair, e.g. `grn.drop_duplicates(['source', 'target'])`."
         )
 
@@ -268,7 +294,7 @@ def prepare_grn(
     if tf_out or tg_out:
         msg = (
             f"{len(tf_out)} of {len(sources)} TFs and {len(tg_out)} of {len(targets)} targets are not in the "
-            f"data (e.g. {_examples(tf_out + tg_out)})"
+            f"data (e.g. {examples(tf_out + tg_out)})"
         )
         if missing == "raise":
             raise ValueError(f"{msg}; subset the GRN to the data's genes or pass missing='drop'.")
@@ -287,7 +313,7 @@ def prepare_grn(
         both = [g for g in var if g in regulated_tfs]
         n_self = int((edges["source"] == edges["target"]).sum())
         warnings.warn(
-            f"{len(both)} genes are both a TF and a target ({_examples(both)}; {n_self} self-loops). The "
+            f"{len(both)} genes are both a TF and a target ({examples(both)}; {n_self} self-loops). The "
             "causal graph is bipartite, so they are kept as TFs and their "
             f"{int(incoming.sum())} incoming edges are dropped.",
             stacklevel=2,
@@ -303,11 +329,11 @@ def prepare_grn(
     target_set = set(edges["target"])
     if unreg and unregulated == "drop":
         warnings.warn(
-            f"{len(unreg)} of {len(var)} genes of the data are not in the GRN ({_examples(unreg)}); they are "
+            f"{len(unreg)} of {len(var)} genes of the data are not in the GRN ({examples(unreg)}); they are "
             "left out of the model. Pass unregulated='noise' to generate them from noise instead.",
             stacklevel=2,
         )
     elif unreg:
         target_set |= set(unreg)
         unreg = []
-    return _assemble(edges, list(var), tf_set, target_set, unreg)
+    return _assemble(edges, list(var), tf_set, target_set, unreg, provenance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,11 +13,26 @@ from scipy import sparse
 from ._matrix import check_values, get_matrix
 
 
-def _examples(names, k: int = 5) -> str:
+def examples(names, k: int = 5) -> str:
     """``'a', 'b', 'c' and 2 more``: at most ``k`` names as plain strings (never ``np.str_('a')``)."""
     names = list(map(str, names))
     more = f" and {len(names) - k} more" if len(names) > k else ""
     return ", ".join(repr(n) for n in names[:k]) + more
+
+
+#: How many problems an error message lists before "and N more".
+MAX_LISTED = 10
+
+
+def plural(n: int, word: str, plural_form: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``2 trajectories`` (with ``plural_form``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural_form or word + 's'}"
+
+
+def listing(items: Sequence[str], k: int = MAX_LISTED) -> str:
+    """At most ``k`` problems joined by ``; ``, then ``; and N more``."""
+    more = f"; and {len(items) - k} more" if len(items) > k else ""
+    return "; ".join(items[:k]) + more
 
 
 def check_anndata(adata: Any, name: str = "adata") -> AnnData:
@@ -42,7 +58,7 @@ def check_unique_var_names(adata: AnnData, name: str = "adata") -> None:
     if not names.is_unique:
         dup = names[names.duplicated()].unique()
         raise ValueError(
-            f"`{name}.var_names` has {len(dup)} duplicated gene names ({_examples(dup)}); genes are matched "
+            f"`{name}.var_names` has {len(dup)} duplicated gene names ({examples(dup)}); genes are matched "
             f"by name, so make them unique first: `{name}.var_names_make_unique()` (or drop the duplicates)."
         )
 
@@ -81,14 +97,14 @@ def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data:
     if (gene_totals == 0).any():
         zero = adata.var_names[gene_totals == 0]
         raise ValueError(
-            f"{len(zero)} genes are zero in every cell ({_examples(zero)}); they carry no signal. Remove them "
+            f"{len(zero)} genes are zero in every cell ({examples(zero)}); they carry no signal. Remove them "
             "first, e.g. `sc.pp.filter_genes(adata, min_cells=1)`."
         )
     cell_totals = np.asarray(x.sum(axis=1)).ravel()
     if (cell_totals == 0).any():
         zero = adata.obs_names[cell_totals == 0]
         raise ValueError(
-            f"{len(zero)} cells have no expression at all ({_examples(zero)}); remove them first, e.g. "
+            f"{len(zero)} cells have no expression at all ({examples(zero)}); remove them first, e.g. "
             "`sc.pp.filter_cells(adata, min_counts=1)`."
         )
 
@@ -96,7 +112,7 @@ def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data:
 def check_obs_key(adata: AnnData, key: str, *, what: str = "labels_key") -> pd.Series:
     """Return ``adata.obs[key]`` after checking it exists and has no missing values."""
     if key not in adata.obs:
-        raise KeyError(f"{what}={key!r} is not a column of adata.obs (columns: {_examples(adata.obs.columns, 10)}).")
+        raise KeyError(f"{what}={key!r} is not a column of adata.obs (columns: {examples(adata.obs.columns, 10)}).")
     col = adata.obs[key]
     if col.isna().any():
         raise ValueError(f"adata.obs[{key!r}] has {int(col.isna().sum())} missing values; fill or drop those cells.")

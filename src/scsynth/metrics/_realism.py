@@ -199,7 +199,7 @@ def summarize_realism(table: pd.DataFrame) -> str:
     if missing:
         raise KeyError(f"The table lacks column(s) {missing}; pass the table returned by "
                        "scsynth.metrics.realism.")
-    rows = _verdict_rows(table)
+    rows = verdict_rows(table)
     levels = [level for level, _ in rows]
     overall = overall_verdict(levels)
     counts = ", ".join(f"{levels.count(v)} {v}" for v in VERDICTS)
@@ -213,7 +213,7 @@ def summarize_realism(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _verdict_rows(table: pd.DataFrame) -> list[tuple[str, str]]:
+def verdict_rows(table: pd.DataFrame) -> list[tuple[str, str]]:
     """(verdict, summary) of every row of a realism table."""
     out = []
     for row in table.itertuples(index=False):
@@ -402,7 +402,7 @@ def realism(
             "n_cells": m,
         }
     )
-    df[["verdict", "summary"]] = pd.DataFrame(_verdict_rows(df), index=df.index)
+    df[["verdict", "summary"]] = pd.DataFrame(verdict_rows(df), index=df.index)
     df.attrs["params"] = {
         "n_obs": n_obs,
         "m": m,

@@ -8,25 +8,23 @@ from pathlib import Path
 from typing import Any, Self
 
 import anndata
-import lightning
 import numpy as np
-import pandas as pd
+from scipy import sparse
 import torch
 from anndata import AnnData
 from scvi.dataloaders import DataSplitter
 from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
-from scvi.train import TrainRunner
 
 from .._settings import settings
 from ..data._matrix import check_values, get_matrix
-from ..data._validate import _examples, check_anndata, check_int, check_not_empty, check_unique_var_names
+from ..data._validate import examples, check_anndata, check_int, check_not_empty, check_unique_var_names
 from ..train import DivergenceGuard, GeneratorStepProgressBar, WGANGPTrainingPlan
-from ..train._quiet import quiet_lightning
+from ._training import TrainingMixin
 from ._save_load import ADATA_FILE, read_model_dir, write_model_dir
 
 
-def _split_indices(
+def split_indices(
     n_obs: int, train_size: float, validation_size: float | None, seed: int, strata: np.ndarray | None = None
 ) -> list[np.ndarray]:
     """Train / validation / test indices; stratified by ``strata`` so that rare labels keep training cells."""
@@ -48,6 +46,21 @@ def _split_indices(
     return [np.sort(np.concatenate(part)).astype(np.int64) for part in parts]
 
 
+def detect_count_data(x) -> bool:
+    """The one count-detection rule of every model: all values are whole numbers (negatives are refused later)."""
+    values = x.data if sparse.issparse(x) else np.asarray(x)
+    return bool(np.array_equal(values, np.round(values)))
+
+
+def resolve_is_count_data(adata: AnnData, layer: str | None, is_count_data: bool | None) -> bool:
+    """``is_count_data`` as given, or detected from the values (``None``) with :func:`detect_count_data`."""
+    if is_count_data is None:
+        return detect_count_data(get_matrix(adata, layer))
+    if not isinstance(is_count_data, bool | np.bool_):
+        raise TypeError(f"is_count_data must be True, False or None (detect), got {is_count_data!r}.")
+    return bool(is_count_data)
+
+
 def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
     """Raise when ``adata`` does not have exactly the model's genes in the model's order."""
     names = np.asarray(adata.var_names, dtype=str)
@@ -60,7 +73,7 @@ def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
         raise ValueError("The AnnData has the model's genes in a different order; use adata[:, model.var_names_].")
     raise ValueError(
         f"The AnnData's genes differ from the model's: {len(missing)} model genes are missing "
-        f"({_examples(missing) or 'none'}) and {len(extra)} are extra ({_examples(extra) or 'none'}). Subset "
+        f"({examples(missing) or 'none'}) and {len(extra)} are extra ({examples(extra) or 'none'}). Subset "
         "it with adata[:, model.var_names_] if it has all of them, or pass the data the model was trained on."
     )
 
@@ -99,7 +112,7 @@ def genes_by_name(
     missing = [g for g in var_names if g not in have]
     if missing:
         raise ValueError(f"{len(missing)} of the model's {len(var_names)} genes are not in {name}.var_names "
-                         f"({_examples(missing)}); pass {what} measured on the training genes.")
+                         f"({examples(missing)}); pass {what} measured on the training genes.")
     if layer is not None and layer not in adata.layers:
         if strict_layer:
             get_matrix(adata, layer, name=name)  # the KeyError naming the available layers
@@ -118,7 +131,7 @@ def _gan_divergence_hint(plan: WGANGPTrainingPlan, kwargs_name: str) -> str:
             f"{kwargs_name}={{'gradient_clip_val': 1.0}}.")
 
 
-class ScsynthModelBase(BaseModelClass):
+class ScsynthModelBase(TrainingMixin, BaseModelClass):
     """What every scsynth model shares: clear errors without data or training, atomic save, data-optional load."""
 
     @staticmethod
@@ -133,6 +146,23 @@ class ScsynthModelBase(BaseModelClass):
         params = set(inspect.signature(method).parameters)
         record["setup_args"] = {k: v for k, v in record["setup_args"].items() if k in params}
         return record
+
+    def __init__(self, adata: AnnData | None = None, registry: dict | None = None) -> None:
+        super().__init__(adata, registry)
+        self.histories_: dict[str, dict] = {}
+
+    # -- the one input path of every job ---------------------------------------------------------------
+    def _job_input(self, adata: AnnData, layer: str | None = None, *, what: str = "cells", name: str = "adata"):
+        """``adata``'s values of the model's genes, in the model's order, checked like training data.
+
+        Every job that reads cells or samples (embed, classify, rank_genes, stratify, markers, pathway
+        activities) goes through here: genes are matched by name (extra or reordered genes are fine), the
+        values come from ``layer``, else the layer registered at setup when ``adata`` has it, else ``.X``,
+        and NaN, infinite, negative or misnamed values raise before any work (:func:`genes_by_name`).
+        """
+        strict = layer is not None  # a layer the user names must exist; the training layer may be in .X
+        layer = self.registry_["setup_args"].get("layer") if layer is None else layer
+        return genes_by_name(adata, self.var_names_, layer, what=what, name=name, strict_layer=strict)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _check_has_data(self, action: str) -> None:
@@ -222,6 +252,7 @@ class ScsynthModelBase(BaseModelClass):
         model = cls(adata, registry=None if adata is not None else registry, **kwargs)
         for key, value in attrs.items():
             setattr(model, key, value)
+        model.upgrade_loaded_attributes()
         model.module.load_state_dict(saved["model_state_dict"])
         use_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
         model.to_device(device if device != "auto" else ("cuda" if use_gpu else "cpu"))
@@ -238,7 +269,6 @@ class GANModelBase(ScsynthModelBase):
 
     _training_plan_cls = WGANGPTrainingPlan
     _data_splitter_cls = DataSplitter
-    _train_runner_cls = TrainRunner
     _default_max_steps = 2000
     #: Model-specific defaults of the training plan; ``plan_kwargs`` given to ``train`` win.
     _default_plan_kwargs: dict[str, Any] = {}
@@ -316,7 +346,7 @@ class GANModelBase(ScsynthModelBase):
         seed = settings.seed if seed is None else seed
         plan_kwargs = {**self._default_plan_kwargs, **(plan_kwargs or {}), "max_generator_steps": max_steps}
         n_critic = int(plan_kwargs.get("n_critic", 5))
-        splits = _split_indices(self.adata.n_obs, train_size, validation_size, seed, self._split_strata())
+        splits = split_indices(self.adata.n_obs, train_size, validation_size, seed, self._split_strata())
         n_train, n_val = len(splits[0]), len(splits[1])
         if n_train < batch_size:
             raise ValueError(
@@ -340,13 +370,6 @@ class GANModelBase(ScsynthModelBase):
             trainer_kwargs.setdefault("early_stopping_monitor", "wasserstein_validation")
             trainer_kwargs.setdefault("early_stopping_mode", "min")
         callbacks = list(trainer_kwargs.pop("callbacks", []))
-        show_progress = trainer_kwargs.pop("enable_progress_bar", True)
-        if show_progress:
-            progress = GeneratorStepProgressBar(self._progress_title())
-            if not settings.progress:
-                progress.disable()
-            callbacks.append(progress)
-        lightning.seed_everything(seed, verbose=False)
         data_splitter = self._data_splitter_cls(
             self.adata_manager,
             batch_size=batch_size,
@@ -358,27 +381,13 @@ class GANModelBase(ScsynthModelBase):
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         stage, kwargs_name = self._training_stage()
         guard = DivergenceGuard(type(self).__name__, stage, hint=_gan_divergence_hint(plan, kwargs_name))
-        callbacks.append(guard)
         was_trained = bool(self.is_trained_)
-        with quiet_lightning():
-            runner = self._train_runner_cls(
-                self,
-                training_plan=plan,
-                data_splitter=data_splitter,
-                max_epochs=max_epochs,
-                accelerator=accelerator or settings.accelerator,
-                devices=devices,
-                early_stopping=early_stopping,
-                simple_progress_bar=False,
-                enable_progress_bar=show_progress,
-                enable_model_summary=False,
-                callbacks=callbacks,
-                **trainer_kwargs,
-            )
-            runner()
+        self.run_training(
+            self._history_stage(), training_plan=plan, data_splitter=data_splitter, max_epochs=max_epochs, seed=seed,
+            accelerator=accelerator, devices=devices, progress_bar=GeneratorStepProgressBar(self._progress_title()),
+            callbacks=[*callbacks, guard], early_stopping=early_stopping, **trainer_kwargs,
+        )
         self._record_steps(guard.kept_generator_steps(plan.generator_steps))  # steps behind the kept weights
-        # scvi's SimpleLogger stores object columns; numbers are what users plot and compare
-        self.history_ = {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (self.history_ or {}).items()}
         self._on_trained(np.asarray(self.train_indices))
         if guard.diverged:
             # trained = holds the weights of some finite training, from an earlier call or from this one
@@ -391,6 +400,10 @@ class GANModelBase(ScsynthModelBase):
 
     def _progress_title(self) -> str:
         return f"Training {type(self).__name__}"
+
+    def _history_stage(self) -> str:
+        """Key of ``histories_`` this ``train()`` call's history goes under."""
+        return self.default_stage
 
     def _record_steps(self, n_steps: int) -> None:
         """Count the generator steps of a finished ``train()``."""

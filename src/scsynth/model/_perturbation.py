@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ..data._validate import _examples
+from ..data._validate import examples
 
 
 def _values_by_tf(values, what: str, unit: str) -> dict[str, float]:
@@ -66,7 +66,7 @@ class Perturbation:
             raise ValueError("Nothing to perturb: pass knockout=[...], overexpress={TF: factor} or set_to={TF: value}.")
         dup = sorted({g for g in requested if requested.count(g) > 1})
         if dup:
-            raise ValueError(f"TFs perturbed more than once: {_examples(dup)}; use one of knockout / "
+            raise ValueError(f"TFs perturbed more than once: {examples(dup)}; use one of knockout / "
                              "overexpress / set_to per TF.")
         tf_index = {g: i for i, g in enumerate(tfs)}
         gene_set = set(genes)
@@ -75,7 +75,7 @@ class Perturbation:
                 what = "a target gene of the GRN (only TFs, the roots of the causal graph, can be perturbed)" \
                     if g in gene_set else "not a gene of the model"
                 raise ValueError(
-                    f"{g!r} is {what}. The model's TFs include {_examples(sorted(tf_index), 10)}."
+                    f"{g!r} is {what}. The model's TFs include {examples(sorted(tf_index), 10)}."
                 )
         for kind, values in (("overexpress factors", overexpress), ("set_to values", set_to)):
             bad = {k: v for k, v in values.items() if not np.isfinite(v) or v < 0}

@@ -15,10 +15,10 @@ from scvi.data.fields import CategoricalObsField, LayerField
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, check_label_sizes, check_obs_key, get_matrix
-from ..data._validate import _examples, check_int
+from ..data._validate import check_anndata, check_int, examples
 from ..module import ScGANModule
-from ._base import GANModelBase
-from ._generated import generated_anndata, provenance, scale_to_library
+from ._base import GANModelBase, resolve_is_count_data
+from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition, scale_to_library
 
 
 class ScGAN(GANModelBase):
@@ -54,9 +54,13 @@ class ScGAN(GANModelBase):
     >>> scsynth.model.ScGAN.setup_anndata(adata, labels_key="bulk_labels", is_count_data=False)
     >>> model = scsynth.model.ScGAN(adata)
     >>> model.train(max_steps=200)  # doctest: +SKIP
-    >>> cells = model.generate(500, labels="CD14+ Monocyte")  # doctest: +SKIP
+    >>> cells = model.generate(500, condition="CD14+ Monocyte")  # doctest: +SKIP
     """
 
+    #: what the model can do (``tl`` and the CLI check this, never the class name)
+    jobs = ("generate",)
+    #: what ``generate(condition=...)`` takes (``None``: no condition)
+    condition_kind: str | None = "label"
     _module_cls = ScGANModule
     # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 1e-3 (GRouNdGAN's stage-2 rate) gives far more
     # realistic cells (benchmarks/realism.py, docs/models/scgan.md)
@@ -105,7 +109,7 @@ class ScGAN(GANModelBase):
         layer: str | None = None,
         labels_key: str | None = None,
         *,
-        is_count_data: bool = True,
+        is_count_data: bool | None = None,
         **kwargs: Any,
     ) -> None:
         """Register an AnnData for :class:`ScGAN`.
@@ -121,8 +125,9 @@ class ScGAN(GANModelBase):
             Column of ``adata.obs`` with a cell label (cell type, condition); makes the model the
             conditional cscGAN.
         is_count_data
-            Whether the values are raw counts. Non-integer values raise unless this is ``False``;
-            generated ``.X`` then holds counts, else values on the input's scale.
+            Whether the values are raw counts; ``None`` detects it (all values whole numbers), as every
+            scsynth model does. ``True`` with non-integer values raises; generated ``.X`` holds counts for
+            count data, else values on the input's scale.
 
         Raises
         ------
@@ -132,6 +137,8 @@ class ScGAN(GANModelBase):
         KeyError
             ``layer`` or ``labels_key`` not found.
         """
+        check_anndata(adata)
+        is_count_data = resolve_is_count_data(adata, layer, is_count_data)
         setup_method_args = cls._get_setup_method_args(**locals())
         check_expression(adata, layer=layer, is_count_data=is_count_data)
         if labels_key is not None:
@@ -188,21 +195,22 @@ class ScGAN(GANModelBase):
             pick = rng.integers(0, len(libs), size=n_obs)  # a training cell's label and depth, jointly
             return codes_train[pick], libs[pick]
         if not self.module.conditional:
-            raise ValueError("This ScGAN is unconditional (no labels_key at setup); call generate() without labels.")
+            raise ValueError("This ScGAN is unconditional (no labels_key at setup); call generate() without a "
+                             "condition.")
         if isinstance(labels, str):
             names = [labels] * n_obs
         elif isinstance(labels, Sequence | np.ndarray | pd.Series | pd.Index) and np.ndim(labels) == 1:
             names = [str(lab) for lab in labels]
         else:
-            raise TypeError(f"labels must be a label name or a sequence of n_obs label names, got "
+            raise TypeError(f"condition must be a label name or a sequence of n_obs label names, got "
                             f"{type(labels).__name__}.")
         if len(names) != n_obs:
-            raise ValueError(f"labels has {len(names)} entries but n_obs={n_obs}; pass one label or n_obs labels.")
+            raise ValueError(f"condition has {len(names)} labels but n_obs={n_obs}; pass one label or n_obs labels.")
         known = {name: i for i, name in enumerate(self.label_categories)}
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"Unknown labels {_examples(unknown)} for obs[{self.labels_key!r}]; known: "
-                             f"{_examples(sorted(known), 20)}.")
+            raise ValueError(f"Unknown labels {examples(unknown)} for obs[{self.labels_key!r}]; known: "
+                             f"{examples(sorted(known), 20)}.")
         codes = np.array([known[n] for n in names], dtype=np.int64)
         out = np.empty(n_obs, dtype=np.float32)
         for code in np.unique(codes):
@@ -217,9 +225,10 @@ class ScGAN(GANModelBase):
         self,
         n_obs: int,
         *,
-        labels: str | Sequence[str] | None = None,
+        condition: str | Sequence[str] | None = None,
         seed: int | None = None,
         batch_size: int = 8192,
+        **deprecated: Any,
     ) -> AnnData:
         """Generate cells.
 
@@ -231,9 +240,10 @@ class ScGAN(GANModelBase):
         ----------
         n_obs
             Number of cells.
-        labels
-            ``None`` draws labels with their training frequencies; one label generates only that
-            label; a sequence of ``n_obs`` labels sets each cell's label.
+        condition
+            The label(s) to generate (cscGAN). ``None`` draws labels with their training frequencies; one
+            label generates only that label; a sequence of ``n_obs`` labels sets each cell's label.
+            (Formerly ``labels=``, still accepted with a ``FutureWarning``.)
         seed
             Seed of the noise, labels, library sizes and rounding (``scsynth.settings.seed`` when ``None``):
             the same seed gives identical cells.
@@ -243,14 +253,13 @@ class ScGAN(GANModelBase):
         Returns
         -------
         AnnData with ``.X`` (counts, or values on the input scale, sparse), ``layers["counts"]`` (count
-        data only), ``layers["normalized"]`` (each cell summing to ``library_size``), ``obs[labels_key]``
+        data only), ``layers["normalized"]`` (each cell summing to 1e4), ``obs[labels_key]``
         for a conditional model, ``obs["library_size"]``, ``var_names`` = training genes and
         ``uns["scsynth"]`` (model, version, seed, parameters).
         """
+        labels = resolve_condition(condition, deprecated, "labels", where="ScGAN.generate")
         self._check_trained()
-        if isinstance(n_obs, bool) or not isinstance(n_obs, int | np.integer) or n_obs < 1:
-            raise ValueError(f"n_obs must be a positive integer, got {n_obs!r}.")
-        n_obs = int(n_obs)
+        n_obs = check_n_obs(n_obs)
         batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)

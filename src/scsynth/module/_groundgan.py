@@ -13,7 +13,7 @@ from torch import nn
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from ..nn import LibrarySizeNormalization, MLPCritic, MLPRegressor, TargetGenerators
-from ._scgan import ScGANModule, _dense
+from ._scgan import ScGANModule, as_dense
 
 
 @dataclass
@@ -195,7 +195,7 @@ class GRouNdGANModule(BaseModuleClass):
     @auto_move_data
     def inference(self, x: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """The model's genes of a batch of real cells, normalised to ``library_size``."""
-        x = _dense(x).float()[:, self.gene_index]
+        x = as_dense(x).float()[:, self.gene_index]
         return {"x_real": self.normalize(x), "labels": None}
 
     @auto_move_data

@@ -12,7 +12,7 @@ from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from ..nn import LibrarySizeNormalization, MLPCritic, MLPGenerator
 
 
-def _dense(x: torch.Tensor) -> torch.Tensor:
+def as_dense(x: torch.Tensor) -> torch.Tensor:
     return x.to_dense() if x.layout != torch.strided else x
 
 
@@ -95,7 +95,7 @@ class ScGANModule(BaseModuleClass):
     @auto_move_data
     def inference(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
         """Normalise a batch of real cells to ``library_size``."""
-        return {"x_real": self.normalize(_dense(x).float()), "labels": labels if self.conditional else None}
+        return {"x_real": self.normalize(as_dense(x).float()), "labels": labels if self.conditional else None}
 
     @auto_move_data
     def generative(

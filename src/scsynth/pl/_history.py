@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ._utils import _finish
+from ._utils import finish_figure, panel_axes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _STEP_KEY = "generator_step"
@@ -22,8 +24,11 @@ def history(
     model_or_history: Any,
     *,
     keys: Sequence[str] | None = None,
-    show: bool = False,
+    stage: str | None = None,
     figsize: tuple[float, float] | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
 ) -> Figure:
     """Plot the training curves of a model, one panel per logged quantity.
 
@@ -43,21 +48,45 @@ def history(
         written by scvi-tools' ``SimpleLogger``.
     keys
         History keys to plot, in this order; default all except ``generator_step``.
-    show
-        Call :func:`matplotlib.pyplot.show` at the end.
+    stage
+        Which training stage of a model to plot (a key of ``model.histories_``, e.g. GRouNdGAN's
+        ``"controller"``); the latest stage (``model.history``) when ``None``.
     figsize
-        Figure size in inches; chosen from the number of panels when ``None``.
+        Figure size in inches; chosen from the number of panels when ``None``. Ignored with ``ax``.
+    ax
+        Draw into these axes instead of a new figure: one per panel, in panel order (a quantity and
+        its validation curve share one), e.g. the axes of ``plt.subplots(1, 2)`` for two panels. A wrong number
+        raises a :class:`ValueError` that says how many are needed.
+    show
+        Call :func:`matplotlib.pyplot.show` at the end (``None``: do not).
+    save
+        Write the figure to this path (``bbox_inches="tight"``; the extension picks the format).
 
     Returns
     -------
-    The figure, with one axes per panel.
+    The figure, with one axes per panel (the figure of ``ax`` when given).
 
     Examples
     --------
     >>> import scsynth
     >>> model.train(max_epochs=100)
     >>> fig = scsynth.pl.history(model, keys=["wasserstein_train", "wasserstein_validation"])
+
+    Into your own axes, saved to a file:
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    >>> scsynth.pl.history(model, keys=["wasserstein_train", "generator_loss_train"], ax=axes,
+    ...                    save="history.png")
     """
+    if stage is not None:
+        stages = getattr(model_or_history, "histories_", None)
+        if not isinstance(stages, Mapping):
+            raise TypeError(f"stage= needs a trained scsynth model (with histories_), got "
+                            f"{type(model_or_history).__name__}.")
+        if stage not in stages:
+            raise KeyError(f"No training stage {stage!r}; the model has {sorted(stages)}.")
+        model_or_history = stages[stage]
     hist = getattr(model_or_history, "history", model_or_history)
     if hist is None or (isinstance(hist, Mapping) and len(hist) == 0):
         raise ValueError("The training history is empty; train the model first (`model.train()`).")
@@ -83,18 +112,24 @@ def history(
         name, split = _split_key(key)
         groups.setdefault(name, []).append((key, split))
 
-    import matplotlib.pyplot as plt
-
     n = len(groups)
-    ncols = min(3, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (4.6 * ncols, 3.3 * nrows),
-                             squeeze=False, layout="constrained")
-    flat = axes.ravel()
-    for ax in flat[n:]:
-        fig.delaxes(ax)
+
+    def make() -> tuple[Figure, list[Axes]]:
+        import matplotlib.pyplot as plt
+
+        ncols = min(3, n)
+        nrows = int(np.ceil(n / ncols))
+        fig, grid = plt.subplots(nrows, ncols, figsize=figsize or (4.6 * ncols, 3.3 * nrows),
+                                 squeeze=False, layout="constrained")
+        flat = list(grid.ravel())
+        for extra in flat[n:]:
+            fig.delaxes(extra)
+        return fig, flat[:n]
+
+    fig, axes, _ = panel_axes(ax, n, where="pl.history", panels=f"one per quantity: {list(groups)}",
+                              make=make)
     xlabel = "generator step" if step is not None else "epoch"
-    for ax, (name, members) in zip(flat, groups.items(), strict=False):
+    for panel, (name, members) in zip(axes, groups.items(), strict=True):
         positive, lo, hi = True, np.inf, -np.inf
         for key, split in members:
             y = series[key].dropna()
@@ -105,19 +140,19 @@ def history(
                 positive &= bool((yv > 0).all())
                 lo, hi = min(lo, yv.min()), max(hi, yv.max())
             val = split == "validation"
-            ax.plot(xv, yv, marker="o" if len(yv) <= 25 or val else None, ms=3, lw=1.4,
-                    ls="--" if val else "-", label=_SPLIT_LABELS[split] if split is not None else key)
+            panel.plot(xv, yv, marker="o" if len(yv) <= 25 or val else None, ms=3, lw=1.4,
+                       ls="--" if val else "-", label=_SPLIT_LABELS[split] if split is not None else key)
         if positive and np.isfinite(lo) and lo > 0 and hi / lo > 100:
-            ax.set_yscale("log")
+            panel.set_yscale("log")
         else:
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
-        ax.set_title(name.replace("_", " "))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(name if len(members) > 1 else members[0][0])
-        ax.grid(alpha=0.3)
+            panel.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
+        panel.set_title(name.replace("_", " "))
+        panel.set_xlabel(xlabel)
+        panel.set_ylabel(name if len(members) > 1 else members[0][0])
+        panel.grid(alpha=0.3)
         if len(members) > 1:
-            ax.legend(loc="best", fontsize="small")
-    return _finish(fig, show)
+            panel.legend(loc="best", fontsize="small")
+    return finish_figure(fig, show=show, save=save)
 
 
 def _split_key(key: str) -> tuple[str, str | None]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .._uns import perturbation_info
-from ._utils import _finish
+from ._utils import finish_figure, panel_axes
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -38,7 +40,9 @@ def perturbation(
     fdr: float = 0.05,
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
-    show: bool = False,
+    ax: Axes | Sequence[Axes] | None = None,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
 ) -> Figure:
     """Plot the per-gene effect of an in-silico TF perturbation.
 
@@ -68,15 +72,21 @@ def perturbation(
     fdr
         FDR threshold of the dashed line; genes above it are faded.
     figsize
-        Figure size in inches (default ``(11, 4.6)``).
+        Figure size in inches (default ``(11, 4.6)``). Ignored with ``ax``.
     title
-        Figure title; default the perturbation's name (e.g. ``"KO(SPI1)"``).
+        Figure title; default the perturbation's name (e.g. ``"KO(SPI1)"``). With ``ax`` it is the
+        volcano panel's title, leaving the rest of your figure alone.
+    ax
+        Draw into these two axes (volcano, targets vs other genes) instead of a new figure, e.g. the
+        axes of ``plt.subplots(1, 2)``; any other number raises a :class:`ValueError`.
     show
-        Call :func:`matplotlib.pyplot.show` at the end.
+        Call :func:`matplotlib.pyplot.show` at the end (``None``: do not).
+    save
+        Write the figure to this path (``bbox_inches="tight"``; the extension picks the format).
 
     Returns
     -------
-    The figure, with the two axes described above.
+    The figure, with the two axes described above (the figure of ``ax`` when given).
 
     Raises
     ------
@@ -90,6 +100,12 @@ def perturbation(
     >>> ko = scsynth.tl.perturb(model, knockout="SPI1", n_obs=2000)  # doctest: +SKIP
     >>> fig = scsynth.pl.perturbation(ko, n_top=15)  # doctest: +SKIP
     >>> fig.savefig("ko_spi1.png")  # doctest: +SKIP
+
+    Into your own axes, saved to a file:
+
+    >>> import matplotlib.pyplot as plt  # doctest: +SKIP
+    >>> fig, axes = plt.subplots(1, 2, figsize=(12, 5))  # doctest: +SKIP
+    >>> scsynth.pl.perturbation(ko, ax=axes, save="ko_spi1.pdf")  # doctest: +SKIP
     """
     info = perturbation_info(adata)
     effects: pd.DataFrame = info["effects"]
@@ -104,18 +120,27 @@ def perturbation(
     if not 0 < fdr <= 1:
         raise ValueError(f"`fdr` must be in (0, 1], got {fdr!r}.")
 
-    import matplotlib.pyplot as plt
+    def make() -> tuple[Figure, list[Axes]]:
+        import matplotlib.pyplot as plt
 
-    fig, (ax_volcano, ax_box) = plt.subplots(
-        1, 2, figsize=figsize or (11, 4.6), layout="constrained", gridspec_kw={"width_ratios": [1.5, 1]}
+        fig, pair = plt.subplots(1, 2, figsize=figsize or (11, 4.6), layout="constrained",
+                                 gridspec_kw={"width_ratios": [1.5, 1]})
+        return fig, list(pair)
+
+    fig, (ax_volcano, ax_box), own = panel_axes(
+        ax, 2, where="pl.perturbation", panels="volcano, targets vs other genes", make=make
     )
     is_target = effects["direct_target"].to_numpy(dtype=bool)
     is_perturbed = effects["perturbed"].to_numpy(dtype=bool)
     _volcano(ax_volcano, effects, effect, is_target, is_perturbed, n_top=int(n_top), fdr=float(fdr))
     stages = [c for c in _STAGES if c in effects.columns] or [effect]
     _targets_vs_others(ax_box, effects, stages, is_target & ~is_perturbed, ~is_target & ~is_perturbed)
-    fig.suptitle(title if title is not None else str(info.get("name", "perturbation")))
-    return _finish(fig, show)
+    title = title if title is not None else str(info.get("name", "perturbation"))
+    if own:
+        ax_volcano.set_title(title)
+    else:
+        fig.suptitle(title)
+    return finish_figure(fig, show=show, save=save)
 
 
 def _volcano(

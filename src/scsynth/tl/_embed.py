@@ -45,7 +45,7 @@ def embed(
     >>> sc.pp.neighbors(adata, use_rep="X_genesys")  # doctest: +SKIP
     """
     check_anndata(adata)
-    if not hasattr(model, "get_latent_representation"):
+    if "embed" not in getattr(model, "jobs", ()):
         raise TypeError(f"{type(model).__name__} has no latent representation; pass e.g. a trained GeneSys.")
     key_added = key_added or f"X_{type(model).__name__.lower()}"
     latent = model.get_latent_representation(adata, layer=layer)

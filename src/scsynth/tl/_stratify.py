@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from anndata import AnnData
 
 from ..data._validate import check_anndata
@@ -65,6 +66,13 @@ def markers(
 ) -> AnnData | None:
     """Rank the genes and pathways behind a group (:meth:`~scsynth.model.RNAGAN.markers`) into ``uns``.
 
+    Writes ``uns[key_added]``, the tidy table (``feature``, ``kind``, ``attribution``, ``log2fc``,
+    ``pval``, ``fdr``; its parameters also in ``DataFrame.attrs["params"]``), and
+    ``uns[key_added + "_params"]``: the parameters as plain values (``groupby``, ``group``,
+    ``reference`` as a list of the groups contrasted with, ``n_draws``, ``n_refs``, ``n_steps``,
+    ``seed``), which, unlike ``attrs``, survive :meth:`~anndata.AnnData.write_h5ad`, so that
+    :func:`scsynth.pl.markers` still finds them after a round trip.
+
     Parameters
     ----------
     adata
@@ -74,7 +82,8 @@ def markers(
     groupby, group, reference, seed
         See :meth:`~scsynth.model.RNAGAN.markers`.
     key_added
-        ``uns`` key of the table (``"rnagan_markers"`` when ``None``).
+        ``uns`` key of the table (``"rnagan_markers"`` when ``None``); the parameters go to
+        ``uns[key_added + "_params"]``.
     copy
         Return a copy instead of writing into ``adata``.
     **kwargs
@@ -84,10 +93,46 @@ def markers(
     --------
     >>> scsynth.tl.markers(bulk, model, groupby="sex", group="Female")  # doctest: +SKIP
     >>> bulk.uns["rnagan_markers"].head()  # doctest: +SKIP
+    >>> bulk.uns["rnagan_markers_params"]["group"]  # doctest: +SKIP
+    'Female'
     """
     check_anndata(adata)
     if not hasattr(model, "markers"):
         raise TypeError(f"{type(model).__name__} has no markers; pass a trained RNAGAN.")
     adata = adata.copy() if copy else adata
-    model.markers(adata, groupby=groupby, group=group, reference=reference, key_added=key_added, seed=seed, **kwargs)
+    key_added = key_added or "rnagan_markers"
+    table = model.markers(adata, groupby=groupby, group=group, reference=reference, key_added=key_added,
+                          seed=seed, **kwargs)
+    params = getattr(table, "attrs", {}).get("params", {})
+    # DataFrame.attrs are dropped by write_h5ad: keep the parameters next to the table as plain values
+    adata.uns[f"{key_added}_params"] = h5ad_params(params)
     return adata if copy else None
+
+
+def h5ad_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as values :meth:`~anndata.AnnData.write_h5ad` stores: str, numbers, bools, lists of them.
+
+    ``None`` entries are dropped (h5ad cannot store them), NumPy scalars become Python ones, sequences
+    lists (of str unless all numbers), anything else its ``str``.
+
+    Examples
+    --------
+    >>> h5ad_params({"group": "Female", "reference": ("Male",), "seed": np.int64(0), "layer": None})
+    {'group': 'Female', 'reference': ['Male'], 'seed': 0}
+    """
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool | int | float | str):
+            out[str(key)] = value
+        elif isinstance(value, Sequence | np.ndarray):
+            items = [v.item() if isinstance(v, np.generic) else v for v in value if v is not None]
+            numbers = bool(items) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                          for v in items)
+            out[str(key)] = items if numbers else [str(v) for v in items]
+        else:
+            out[str(key)] = str(value)
+    return out

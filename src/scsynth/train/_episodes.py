@@ -9,7 +9,7 @@ import torch
 from scipy import sparse
 from torch.utils.data import IterableDataset
 
-from ._trajectory_data import _rank_and_world
+from ._trajectory_data import rank_and_world
 
 TARGET, REFS, MASK, NEGATIVE, GROUP = "target", "refs", "mask", "negative", "group"
 
@@ -64,7 +64,7 @@ class EpisodeBatches(IterableDataset):
         self.n_batches, self.batch_size, self.seed, self.passes = int(n_batches), int(batch_size), int(seed), 0
 
     def __len__(self) -> int:
-        return -(-self.n_batches // _rank_and_world()[1])
+        return -(-self.n_batches // rank_and_world()[1])
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
         rows = self.x[idx]
@@ -99,7 +99,7 @@ class EpisodeBatches(IterableDataset):
         }
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rank, _ = _rank_and_world()
+        rank, _ = rank_and_world()
         rng = np.random.default_rng([self.seed, rank, self.passes])
         self.passes += 1
         for _ in range(len(self)):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from ..module._genesys import LIBRARY_KEY, TRAJECTORY_KEY, X_KEY
 
 
-def _rank_and_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -67,7 +67,7 @@ class TrajectoryBatches(IterableDataset):
         self.seed, self.passes, self.fixed = int(seed), int(start_pass), fixed
 
     def __len__(self) -> int:
-        return -(-self.n_batches // _rank_and_world()[1])
+        return -(-self.n_batches // rank_and_world()[1])
 
     def draw(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """One batch: rows, and the cell index at each step of each row."""
@@ -84,7 +84,7 @@ class TrajectoryBatches(IterableDataset):
         return {X_KEY: x, TRAJECTORY_KEY: torch.as_tensor(rows), LIBRARY_KEY: x.sum(-1)}
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        rank, _ = _rank_and_world()
+        rank, _ = rank_and_world()
         rng = np.random.default_rng([self.seed, rank, 0 if self.fixed else self.passes])
         self.passes += 1
         for _ in range(len(self)):

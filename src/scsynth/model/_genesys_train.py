@@ -1,0 +1,214 @@
+"""GeneSys' training: the stratified cell split, cycles of Lightning training, library-size pools."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._settings import settings
+from ..data._validate import check_int
+from ..train import (
+    BestStateTracker,
+    DivergenceGuard,
+    EpochProgressBar,
+    GeneSysTrainingPlan,
+    TrajectoryBatches,
+    TrajectoryDataModule,
+)
+
+
+def split_groups(groups: np.ndarray, train_size: float, validation_size: float, seed: int) -> list[np.ndarray]:
+    """Train / validation / test cells, stratified by group; a group of >= 2 cells keeps one validation cell."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for g in np.unique(groups):
+        perm = rng.permutation(np.flatnonzero(groups == g))
+        n = len(perm)
+        n_val = int(np.floor(validation_size * n + 1e-9))  # 1 - 0.8 is 0.19999...: do not lose a cell to rounding
+        if validation_size > 0 and n >= 2:
+            n_val = max(n_val, 1)
+        n_train = min(max(int(np.ceil(train_size * n - 1e-9)), 1), n - n_val)
+        for part, chunk in zip(parts, (perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]),
+                               strict=True):
+            part.append(chunk)
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+class GeneSysTrainMixin:
+    """:meth:`train` of :class:`~scsynth.model.GeneSys` and its helpers."""
+
+    def train(
+        self,
+        max_epochs: int = 200,
+        *,
+        batch_size: int = 128,
+        train_size: float = 0.8,
+        validation_size: float | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        n_epochs_kl_warmup: int | None = 50,
+        lr_patience: int = 10,
+        lr_factor: float = 0.5,
+        lr_threshold: float = 0.05,
+        early_stopping: bool | None = None,
+        early_stopping_patience: int = 30,
+        max_cycles: int = 1,
+        gradient_clip_val: float = 5.0,
+        accelerator: str | None = None,
+        devices: int | list[int] | str = "auto",
+        strategy: str | None = None,
+        seed: int | None = None,
+        plan_kwargs: dict[str, Any] | None = None,
+        **trainer_kwargs: Any,
+    ) -> None:
+        """Train on random blueprint trajectories; keep the weights of the best validation epoch.
+
+        An epoch is ``ceil(n_train_cells / batch_size)`` batches of freshly drawn trajectories (as
+        GeneSys). Validation trajectories are built only from validation cells (train and validation
+        cells are disjoint, split stratified by label and time) and are the same every epoch. The
+        learning rate halves after ``lr_patience`` epochs without a ``lr_threshold`` relative
+        improvement of the validation loss; training stops early after ``early_stopping_patience``
+        epochs without improvement. With ``max_cycles > 1`` training restarts from the best weights
+        with a fresh optimiser and schedule (GeneSys' cycles) until a cycle no longer improves.
+        Calling ``train`` again continues from the current weights (without KL warm-up).
+
+        Parameters
+        ----------
+        max_epochs
+            Epochs per cycle.
+        batch_size
+            Trajectories per batch.
+        train_size, validation_size
+            Fractions of each (label, time) group's cells for training and validation (the rest is
+            a test set, ``model.test_indices``); ``validation_size`` defaults to ``1 - train_size``.
+        lr, weight_decay
+            AdamW options.
+        n_epochs_kl_warmup
+            Epochs over which the KL weight rises from 0 to 1 (first training only).
+        lr_patience, lr_factor, lr_threshold
+            Plateau schedule (GeneSys' ``--patience``, ``--factor``, ``--threshold``; relative threshold).
+        early_stopping
+            Stop when the validation loss stops improving; default: when there are validation cells.
+        early_stopping_patience
+            Epochs without improvement before stopping.
+        max_cycles
+            Restart cycles (GeneSys' ``--max_cycles``).
+        gradient_clip_val
+            Gradient norm clipping (5 in GeneSys).
+        accelerator, devices, strategy
+            Lightning options; ``devices > 1`` runs DDP, each rank drawing different trajectories.
+        seed
+            Seed of the split and the trajectory draws (``scsynth.settings.seed`` when ``None``).
+        plan_kwargs
+            More options of :class:`~scsynth.train.GeneSysTrainingPlan`.
+        **trainer_kwargs
+            Options of :class:`scvi.train.Trainer`.
+
+        Raises
+        ------
+        scsynth.train.TrainingDivergedError
+            A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
+            weights and the message says which step and what to change (see :doc:`/reliability`).
+        """
+        batch_size = check_int(batch_size, "batch_size")
+        self._check_has_data("train")
+        seed = settings.seed if seed is None else int(seed)
+        if max_cycles < 1 or max_epochs < 1:
+            raise ValueError(f"max_epochs and max_cycles must be >= 1, got {max_epochs} and {max_cycles}.")
+        validation_size = 1 - train_size if validation_size is None else validation_size
+        if not 0 < train_size <= 1 or validation_size < 0 or train_size + validation_size > 1 + 1e-9:
+            raise ValueError(f"Need 0 < train_size <= 1 and train_size + validation_size <= 1, got {train_size} and "
+                             f"{validation_size}.")
+        groups = pd.factorize(pd.Series(self._cell_labels()) + "\x00" + pd.Series(self._cell_times()).astype(str))[0]
+        train_idx, val_idx, test_idx = split_groups(groups, train_size, validation_size, seed)
+        train_pools = self._pools(train_idx)
+        empty = [(self.blueprint.trajectories[r], t + 1) for r, row in enumerate(train_pools)
+                 for t, pool in enumerate(row) if len(pool) == 0]
+        if empty:
+            raise ValueError(f"No training cells for blueprint steps {empty[:10]} after the split; raise train_size "
+                             "or use fallback='neighbors'.")
+        val_pools = self._pools(val_idx)
+        val_rows = [r for r, row in enumerate(val_pools) if all(len(p) for p in row)]
+        if len(val_idx) and len(val_rows) < len(val_pools):
+            skipped = [self.blueprint.trajectories[r] for r in range(len(val_pools)) if r not in val_rows]
+            warnings.warn(f"Trajectories {skipped} lack validation cells at some time step; they are left out of "
+                          "the validation loss.", UserWarning, stacklevel=2)
+        has_val = len(val_idx) > 0 and len(val_rows) > 0
+        early_stopping = has_val if early_stopping is None else early_stopping
+        if early_stopping and not has_val:
+            raise ValueError("early_stopping needs validation trajectories; set train_size < 1 or early_stopping=False.")
+        monitor = "validation_loss" if has_val else "train_loss"
+        x = self._matrix()
+        n_batches = max(1, -(-len(train_idx) // batch_size))
+        train_set = TrajectoryBatches(x, train_pools, range(len(train_pools)), n_batches=n_batches,
+                                      batch_size=batch_size, seed=seed, start_pass=self.n_epochs_trained_)
+        val_set = (TrajectoryBatches(x, val_pools, val_rows, n_batches=max(1, -(-len(val_idx) // batch_size)),
+                                     batch_size=batch_size, seed=seed + 1, fixed=True) if has_val else None)
+        if isinstance(devices, int) and devices > 1 and strategy is None:
+            strategy = "ddp_find_unused_parameters_true"  # scvi's DecoderSCVI keeps heads a gene-wise NB does not use
+        if strategy is not None:
+            trainer_kwargs["strategy"] = strategy
+        first_time = self.n_epochs_trained_ == 0
+        best_overall = self.best_validation_loss_ if has_val else float("inf")
+        best_state = copy.deepcopy(self.module.state_dict())
+        was_trained = bool(self.is_trained_)
+        for cycle in range(max_cycles):
+            kwargs = {"lr": lr, "weight_decay": weight_decay, "lr_patience": lr_patience, "lr_factor": lr_factor,
+                      "lr_threshold": lr_threshold, **(plan_kwargs or {})}
+            if not (first_time and cycle == 0):
+                kwargs["n_epochs_kl_warmup"] = kwargs["n_steps_kl_warmup"] = None  # warm-up happens once
+            else:
+                kwargs.setdefault("n_epochs_kl_warmup", n_epochs_kl_warmup)
+            plan = GeneSysTrainingPlan(self.module, lr_scheduler_metric=monitor, **kwargs)
+            tracker = BestStateTracker(monitor)
+            train_set.passes = self.n_epochs_trained_
+            data = TrajectoryDataModule(train_set, val_set, train_idx=train_idx, val_idx=val_idx, test_idx=test_idx)
+            hint = (f"Lower the learning rate, e.g. train(lr={min(plan.lr / 10, 1e-3):g}) (it was {plan.lr:g}), "
+                    f"or clip gradients harder, e.g. gradient_clip_val={(gradient_clip_val or 5) / 5:g}.")
+            guard = DivergenceGuard("GeneSys", f"cycle {cycle + 1}/{max_cycles}" if max_cycles > 1 else None,
+                                    hint=hint)
+            run_kwargs = {**trainer_kwargs, "callbacks": [*trainer_kwargs.get("callbacks", []), guard]}
+            self._run(plan, data, tracker, max_epochs, early_stopping, early_stopping_patience, gradient_clip_val,
+                      accelerator, devices, seed + cycle, run_kwargs, cycle, max_cycles, has_val)
+            self.n_epochs_trained_ += int(self.trainer.current_epoch)
+            if guard.diverged:
+                # keep the guard's last finite weights (at worst those the cycle started from); no more cycles
+                self.is_trained_ = was_trained or cycle > 0 or guard.kept_step > 0
+                break
+            improved = tracker.state is not None and tracker.best < best_overall
+            if improved:
+                best_overall, best_state = tracker.best, tracker.state
+            self.module.load_state_dict(best_state)
+            if cycle > 0 and not improved:
+                break
+        self.best_validation_loss_ = float(best_overall)
+        self._store_library_pools(train_pools, x)
+        self.module.eval()
+        guard.raise_if_diverged()
+
+    def _run(self, plan, data, tracker, max_epochs, early_stopping, patience, clip, accelerator, devices, seed,
+             trainer_kwargs, cycle, max_cycles, has_val) -> None:
+        title = "Training GeneSys" + (f" (cycle {cycle + 1}/{max_cycles})" if max_cycles > 1 else "")
+        if has_val:
+            trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
+        else:
+            trainer_kwargs.setdefault("limit_val_batches", 0)
+        if early_stopping:
+            trainer_kwargs.setdefault("early_stopping_monitor", "validation_loss")
+            trainer_kwargs.setdefault("early_stopping_patience", patience)
+            trainer_kwargs.setdefault("early_stopping_mode", "min")
+        self.run_training(
+            self.default_stage, training_plan=plan, data_splitter=data, max_epochs=max_epochs, seed=seed,
+            accelerator=accelerator, devices=devices, progress_bar=EpochProgressBar(title),
+            callbacks=[*trainer_kwargs.pop("callbacks", []), tracker],
+            early_stopping=early_stopping, gradient_clip_val=clip, **trainer_kwargs,
+        )
+
+    def _store_library_pools(self, train_pools: list[list[np.ndarray]], x) -> None:
+        """Training-cell library sizes per (trajectory, step): generated cells draw their depth from these."""
+        totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)
+        self.library_pools_ = [[totals[pool] for pool in row] for row in train_pools]

@@ -1,0 +1,130 @@
+"""RNAGAN's generation, embedding and pathway activities."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+
+from .._settings import settings
+from ..data._validate import examples, check_anndata, check_int
+from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition, scale_to_library
+from ._rnagan_inputs import MODALITIES, NETWORK_LIBRARY_SIZE, draw_sets
+
+
+class GenerateEmbedMixin:
+    """:meth:`generate`, :meth:`get_latent_representation` and :meth:`pathway_activities` of
+    :class:`~scsynth.model.RNAGAN`."""
+
+    @torch.inference_mode()
+    def get_latent_representation(
+        self, adata: AnnData | None = None, *, layer: str | None = None, n_draws: int = 10, n_refs: int = 10,
+        seed: int | None = None, batch_size: int = 2048,
+    ) -> np.ndarray:
+        """Per-sample vector: the discriminator's relation embedding against random training references.
+
+        Averaged over ``n_draws`` reference sets of ``n_refs`` training samples (all groups mixed), so
+        it places each sample relative to the same background ("vectorization").
+        """
+        self._check_trained()
+        self._check_has_data("draw background references")
+        adata = self.adata if adata is None else check_anndata(adata)
+        n_draws, n_refs = check_int(n_draws, "n_draws"), check_int(n_refs, "n_refs")
+        batch_size = check_int(batch_size, "batch_size")
+        seed = settings.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        target_x, ref_x = self._network_input(adata, layer), self._network_input(self.adata)
+        picks = rng.integers(0, ref_x.shape[0], size=(adata.n_obs, n_draws, n_refs))
+        self.module.eval()
+        return self._over_draws(self.module.discriminator.embed, target_x, ref_x, picks, batch_size).astype(np.float32)
+
+    @torch.inference_mode()
+    def pathway_activities(self, adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:
+        """Pathway-layer output of each sample (gene sets, then learned pathways), columns named."""
+        self.module.eval()
+        x = torch.as_tensor(self._network_input(adata, layer), device=next(self.module.parameters()).device)
+        values = self.module.features.pathways(x).cpu().numpy()
+        return pd.DataFrame(values, index=adata.obs_names, columns=self.pathway_names_)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        n_obs: int,
+        *,
+        condition: str | None = None,
+        seed: int | None = None,
+        modality: Literal["sc", "bulk"] | None = None,
+        n_refs: int = 10,
+        **deprecated: Any,
+    ) -> AnnData:
+        """Pseudo-samples of one group: the generator applied to random reference sets of that group.
+
+        Each sample gets its own reference set (``n_refs`` training samples of the group and
+        modality) and noise; the profile is scaled to a library size drawn from the same samples and,
+        where the modality holds counts, rounded stochastically to integers.
+
+        Parameters
+        ----------
+        n_obs
+            Number of samples.
+        condition
+            The group (a value of ``obs[labels_key]``) to generate; required. (Formerly ``group=``, still
+            accepted with a ``FutureWarning``.)
+        seed
+            Seed of the reference sets, noise, library sizes and rounding (``scsynth.settings.seed`` when
+            ``None``).
+        modality
+            ``"sc"`` or ``"bulk"``: which training samples the reference sets and library sizes come from
+            (default: the first modality trained).
+        n_refs
+            Reference samples per generated sample.
+
+        Returns
+        -------
+        AnnData with ``.X`` (counts or values), ``layers["normalized"]`` (summing to 1e4),
+        ``obs[labels_key]``, ``obs["modality"]``, ``uns["scsynth"]``.
+        """
+        group = resolve_condition(condition, deprecated, "group", where="RNAGAN.generate")
+        self._check_trained()
+        self._check_has_data("draw reference sets")
+        n_obs, n_refs = check_n_obs(n_obs), check_int(n_refs, "n_refs")
+        if group is None:
+            known = sorted(next(iter(self.train_libraries_.values()), {}))
+            raise TypeError(f"RNAGAN generates one group at a time: pass condition=<group> (on the command "
+                            f"line: --condition GROUP), e.g. one of {examples(known, 10)}.")
+        if not isinstance(group, str):
+            raise TypeError(f"condition must be the name of one group (a str), got {type(group).__name__}.")
+        seed = settings.seed if seed is None else int(seed)
+        modality = modality or next(iter(self.train_libraries_))
+        if modality not in self.train_libraries_:
+            raise ValueError(f"The model was not trained on {modality!r} samples (trained: {list(self.train_libraries_)}).")
+        libraries = self.train_libraries_[modality]
+        if group not in libraries:
+            raise ValueError(
+                f"Unknown group {group!r} for {modality}; known: {examples(sorted(libraries), 20)}."
+            )
+        rng = np.random.default_rng(seed)
+        modalities = self._modalities(self.adata)
+        labels = self.adata.obs[self.labels_key].astype(str).to_numpy()
+        members = np.flatnonzero((labels == group) & (modalities == modality))
+        ref_x = self._network_input(self.adata[members])
+        picks = draw_sets(rng, np.arange(len(members)), n_obs, n_refs)
+        gen = torch.Generator().manual_seed(seed)
+        self.module.eval()
+        device = next(self.module.parameters()).device
+        log_x = self.module.generator(torch.as_tensor(ref_x[picks], device=device), generator=gen).cpu()
+        expr = torch.expm1(log_x).clamp_min(0)
+        normalized = expr / expr.sum(1, keepdim=True).clamp_min(1e-12) * NETWORK_LIBRARY_SIZE
+        library = rng.choice(libraries[group], size=n_obs)
+        counts = self.is_count_data.get(modality, False)
+        uniforms = torch.rand(normalized.shape, generator=gen) if counts else None
+        values = scale_to_library(normalized, library, NETWORK_LIBRARY_SIZE, counts=counts, uniforms=uniforms)
+        obs = pd.DataFrame({self.labels_key: pd.Categorical([group] * n_obs),
+                            "modality": pd.Categorical([modality] * n_obs, categories=list(MODALITIES)),
+                            "library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
+        uns = provenance(self, seed, {"n_obs": n_obs, "group": group, "modality": modality, "n_refs": n_refs})
+        out = generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=counts, uns=uns)
+        return out
