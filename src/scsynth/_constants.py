@@ -19,3 +19,6 @@ UNS_KEY = "scsynth"
 #: Total per cell of ``layers["normalized"]`` in every generated AnnData (scanpy's ``target_sum=1e4``),
 #: whatever scale a model normalises to internally.
 NORMALIZED_SCALE = 10_000
+#: Keys of an RNAGAN episode batch: target profiles, reference sets (padded), their mask, other-group targets,
+#: and the group of each episode.
+EPISODE_TARGET, EPISODE_REFS, EPISODE_MASK, EPISODE_NEGATIVE, EPISODE_GROUP = "target", "refs", "mask", "negative", "group"

@@ -115,7 +115,7 @@ class GenerateEmbedMixin:
         gen = torch.Generator().manual_seed(seed)
         self.module.eval()
         device = next(self.module.parameters()).device
-        log_x = self.module.generator(torch.as_tensor(ref_x[picks], device=device), generator=gen).cpu()
+        log_x = self.module.sample(torch.as_tensor(ref_x[picks], device=device), generator=gen).cpu()
         expr = torch.expm1(log_x).clamp_min(0)
         normalized = expr / expr.sum(1, keepdim=True).clamp_min(1e-12) * NETWORK_LIBRARY_SIZE
         library = rng.choice(libraries[group], size=n_obs)

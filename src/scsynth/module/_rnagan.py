@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
+from scvi.module.base import BaseModuleClass, LossOutput
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .._constants import EPISODE_MASK, EPISODE_REFS
 from ..nn import PathwayLinear, SetPooling
 
 
@@ -130,7 +133,7 @@ class SetGenerator(nn.Module):
         return torch.logaddexp(torch.log(ref_mean.clamp_min(0)) + log_fc, torch.zeros_like(log_fc))
 
 
-class RNAGANNetworks(nn.Module):
+class RNAGANNetworks(BaseModuleClass):
     """The discriminator and generator of RNAGAN, sharing (tying) one pathway layer.
 
     Sharing the pathway layer means one set of pathway activities for every job (the pathway
@@ -163,6 +166,42 @@ class RNAGANNetworks(nn.Module):
         self.discriminator = EpisodeDiscriminator(self.features, hidden=hidden, dropout=dropout)
         self.generator = SetGenerator(self.features, hidden=hidden, n_latent=n_latent, n_noise=n_noise,
                                       dropout=dropout)
+
+    # -- scvi BaseModuleClass interface: the generator's pass over a batch of episodes ---------------------
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
+        return {"refs": tensors[EPISODE_REFS], "mask": tensors.get(EPISODE_MASK)}
+
+    def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
+        return {"refs": inference_outputs["refs"], "mask": inference_outputs["mask"]}
+
+    def inference(self, refs: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+        """The reference sets and their mask (the generator encodes them itself, in :meth:`generative`)."""
+        return {"refs": refs, "mask": mask}
+
+    def generative(
+        self, refs: torch.Tensor, mask: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One generated ``log1p`` profile per reference set."""
+        return {"x_fake": self.generator(refs, mask, generator=generator)}
+
+    def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
+        """The generator's non-saturating loss ``-log sigmoid(D(G(refs), refs))``."""
+        refs, mask = inference_outputs["refs"], inference_outputs["mask"]
+        fake = generative_outputs["x_fake"]
+        return LossOutput(loss=F.softplus(-self.discriminator(fake, refs, mask)).mean(),
+                          n_obs_minibatch=fake.shape[0])
+
+    @torch.inference_mode()
+    def sample(
+        self, refs: torch.Tensor, mask: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Generated ``log1p`` profiles of the reference sets, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.generative(refs, mask, generator=generator)["x_fake"]
+        finally:
+            self.train(was_training)
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """The discriminator's own weights plus the shared pathway layer."""

@@ -9,9 +9,10 @@ import torch
 from scipy import sparse
 from torch.utils.data import IterableDataset
 
+from .._constants import EPISODE_GROUP, EPISODE_MASK, EPISODE_NEGATIVE, EPISODE_REFS, EPISODE_TARGET
 from ._trajectory_data import rank_and_world
 
-TARGET, REFS, MASK, NEGATIVE, GROUP = "target", "refs", "mask", "negative", "group"
+TARGET, REFS, MASK, NEGATIVE, GROUP = EPISODE_TARGET, EPISODE_REFS, EPISODE_MASK, EPISODE_NEGATIVE, EPISODE_GROUP
 
 
 class EpisodeBatches(IterableDataset):

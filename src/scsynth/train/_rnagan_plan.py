@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning
 import torch
 import torch.nn.functional as F
+from scvi.train import TrainingPlan
 
 from ._episodes import MASK, NEGATIVE, REFS, TARGET
 
@@ -20,7 +20,7 @@ RNAGAN_HISTORY_KEYS = {
 }
 
 
-class RNAGANTrainingPlan(lightning.LightningModule):
+class RNAGANTrainingPlan(TrainingPlan):
     """Train the episode discriminator and the reference-set generator of :class:`~scsynth.module.RNAGANNetworks`.
 
     Each batch: one discriminator step on true episodes (target of the references' group), negative
@@ -64,10 +64,10 @@ class RNAGANTrainingPlan(lightning.LightningModule):
         l1: float = 1e-4,
         **kwargs: Any,
     ) -> None:
-        super().__init__()
         if kwargs:
             raise TypeError(f"Unknown RNAGANTrainingPlan options: {sorted(kwargs)}.")
-        self.networks = networks
+        # scvi-tools' plan holds the module (``self.module``); the two Adam optimisers are made below
+        super().__init__(networks, lr=lr_generator)
         self.lr_discriminator, self.lr_generator, self.betas = lr_discriminator, lr_generator, betas
         self.fake_weight, self.n_discriminator, self.l1 = fake_weight, max(1, int(n_discriminator)), l1
         self.train_generator = train_generator
@@ -100,9 +100,9 @@ class RNAGANTrainingPlan(lightning.LightningModule):
         return loss, metrics
 
     @property
-    def module(self) -> torch.nn.Module:
-        """The networks, under the name scvi-tools' plans (and :class:`BestStateTracker`) use."""
-        return self.networks
+    def networks(self) -> torch.nn.Module:
+        """The discriminator/generator pair (scvi-tools' ``module``)."""
+        return self.module
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """A discriminator step and every ``n_discriminator`` batches a generator step; returns the losses."""
@@ -117,8 +117,9 @@ class RNAGANTrainingPlan(lightning.LightningModule):
             self.log(f"{key}_train", value, on_step=False, on_epoch=True, batch_size=n)
         losses = {"discriminator_loss": loss_d.detach()}
         if self.train_generator and (batch_idx + 1) % self.n_discriminator == 0:
-            fake = self.networks.generator(batch[REFS], batch[MASK])
-            loss_g = F.softplus(-self.networks.discriminator(fake, batch[REFS], batch[MASK])).mean()
+            inference = self.module.inference(**self.module._get_inference_input(batch))
+            generated = self.module.generative(**self.module._get_generative_input(batch, inference))
+            loss_g = self.module.loss(batch, inference, generated).loss
             opt_g.zero_grad()
             self.manual_backward(loss_g)
             opt_g.step()
