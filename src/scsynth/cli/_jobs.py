@@ -74,7 +74,7 @@ def generate(args: argparse.Namespace) -> None:
     """``scsynth generate``: cells (samples, trajectories) from a saved model to an .h5ad."""
     check_out_file(args.output, args.overwrite)
     model = load_any(args.model_dir)
-    if not hasattr(model, "generate"):
+    if "generate" not in getattr(model, "jobs", ()):
         raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot generate.")
     cells = model.generate(args.n_obs, **generate_kwargs(model, args))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,7 @@ def perturb(args: argparse.Namespace) -> None:
     """``scsynth perturb``: paired control and perturbed cells from a model that can perturb (GRouNdGAN)."""
     check_out_file(args.output, args.overwrite)
     model = load_any(args.model_dir)
-    if not hasattr(model, "perturb"):
+    if "perturb" not in getattr(model, "jobs", ()):
         raise ValueError(f"{args.model_dir} holds a {type(model).__name__}, which cannot perturb; train a GRouNdGAN.")
     cells = model.perturb(knockout=args.knockout, overexpress=parse_assignments(args.overexpress, "--overexpress"),
                           set_to=parse_assignments(args.set_to, "--set"), n_obs=args.n_obs, seed=args.seed)

@@ -120,7 +120,6 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         self.var_names_ = np.asarray(matched.genes, dtype=str)
         self.gene_sets_ = matched.to_dict()
         self.pathway_names_ = pathways.output_names(list(matched.sets))
-        self.histories_: dict[str, dict[str, pd.DataFrame]] = {}
         self.steps_: dict[str, int] = {}
         #: per stage, the history row whose weights were kept (best episode accuracy)
         self.best_epochs_: dict[str, int] = {}
