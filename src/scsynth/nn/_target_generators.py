@@ -13,10 +13,21 @@ from torch import nn
 class _GeneGroup(nn.Module):
     """Independent MLPs of ``n_genes`` genes that share an input size (same number of regulators).
 
-    Weights are stacked per gene, ``(n_genes, fan_in, fan_out)``, and applied with one batched matrix
-    product per layer; BatchNorm over the flattened ``(batch, n_genes * hidden)`` units is exactly the
-    per-unit BatchNorm of the original dense formulation.
+    Weights are stacked per gene, ``(n_genes, fan_in, fan_out)``, and applied with batched matrix
+    products. Activations are feature-major, ``(genes, hidden, batch)``: the products read the
+    weights transposed in place and BatchNorm sees ``(1, genes * hidden, batch)``, one contiguous row
+    per unit, which is exactly the per-unit BatchNorm of the original dense formulation (same batch
+    statistics, running averages and affine parameters).
+
+    The genes are independent (BatchNorm statistics are per unit), so they run in chunks small enough
+    for a chunk's activations to stay in cache through all layers; the work is bound by memory
+    traffic, not arithmetic. With gradients, :class:`_GroupFunction` keeps only the input and
+    recomputes each chunk's forward in the backward pass (cheaper than storing and re-reading all
+    activations).
     """
+
+    #: Activation elements per chunk (``genes * hidden * batch``): 2 MiB of fp32, about one core's L2.
+    chunk_elements = 1 << 19
 
     def __init__(self, n_genes: int, n_in: int, n_hidden: int, depth: int) -> None:
         super().__init__()
@@ -36,16 +47,151 @@ class _GeneGroup(nn.Module):
         self.out_weight = nn.Parameter(torch.randn(n_genes, n_hidden, 1) * math.sqrt(2.0 / n_hidden))  # Kaiming
         self.out_bias = nn.Parameter(torch.zeros(n_genes, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(n_genes, batch, n_in)`` -> ``(batch, n_genes)``."""
-        n_batch = x.shape[1]
-        h = x
+    def flat_parameters(self) -> list[nn.Parameter]:
+        """Per layer weight, bias, BatchNorm weight and bias, then the output weight and bias."""
+        out = []
         for weight, bias, norm in zip(self.weights, self.biases, self.norms, strict=True):
-            h = torch.baddbmm(bias, h, weight)  # (genes, batch, hidden)
-            h = norm(h.transpose(0, 1).reshape(n_batch, -1)).reshape(n_batch, self.n_genes, -1).transpose(0, 1)
-            h = torch.relu(h)
-        out = torch.baddbmm(self.out_bias, h, self.out_weight)  # (genes, batch, 1)
-        return torch.relu(out.squeeze(-1).T)
+            out += [weight, bias, norm.weight, norm.bias]
+        return out + [self.out_weight, self.out_bias]
+
+    def chunks(self, x: torch.Tensor) -> list[tuple[int, int]]:
+        """Gene ranges ``(a, b)`` of about :attr:`chunk_elements` activations each (one range off the CPU)."""
+        if x.device.type != "cpu":  # the cache argument is the CPU's; a GPU wants few, large kernels
+            return [(0, self.n_genes)]
+        size = max(1, self.chunk_elements // (self.n_hidden * x.shape[2]))
+        return [(a, min(a + size, self.n_genes)) for a in range(0, self.n_genes, size)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(n_genes, n_in, batch)`` -> ``(n_genes, batch)``."""
+        momenta = self._step_running_stats()
+        params = self.flat_parameters()
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+            return _GroupFunction.apply(self, momenta, x, *params)
+        stats = self.running_stats()
+        outs = [self.run_chunk(x, a, b, momenta=momenta, stats=stats)[0] for a, b in self.chunks(x)]
+        return torch.cat(outs)
+
+    def _step_running_stats(self) -> list[float] | None:
+        """As :class:`~torch.nn.BatchNorm1d` does once per training forward: count the batch; the momenta."""
+        if not self.training:
+            return None
+        momenta = []
+        for norm in self.norms:
+            norm.num_batches_tracked.add_(1)
+            momenta.append(1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum)
+        return momenta
+
+    def run_chunk(
+        self, x: torch.Tensor, a: int, b: int, *, momenta: list[float] | None = None,
+        stats: list | None = None, keep: bool = False,
+    ) -> tuple[torch.Tensor, list, list]:
+        """Forward of genes ``a:b``: the output ``(b - a, batch)``, batch statistics and intermediates.
+
+        With ``momenta`` (training mode) BatchNorm uses the batch statistics, updates the running
+        ones and returns ``(mean, invstd)`` per layer. Otherwise ``stats`` (per layer ``(mean, var)`` of
+        all the group's units: the running statistics in eval mode) are used. Means are those of
+        ``z + bias``. ``keep`` also returns each layer's input and ``z`` (the product without the
+        bias), and the last hidden layer and the output.
+        """
+        n_batch, (h, batch_stats, kept) = x.shape[2], (x[a:b], [], [])
+        for i, (weight, bias, norm) in enumerate(zip(self.weights, self.biases, self.norms, strict=True)):
+            # z + bias is the layer's output; the bias only shifts the mean BatchNorm subtracts, so it is
+            # folded into the statistics (a broadcast bias in baddbmm costs a full extra pass)
+            z = torch.bmm(weight[a:b].transpose(1, 2), h)  # (genes, hidden, batch)
+            units, bias_u = slice(a * z.shape[1], b * z.shape[1]), bias[a:b].reshape(-1)
+            if momenta is None:
+                given = (stats[i][0][units] - bias_u, stats[i][1][units])
+            else:
+                given = (norm.running_mean[units], norm.running_var[units])
+            y, mean, invstd = torch.native_batch_norm(
+                z.view(1, -1, n_batch), norm.weight[units], norm.bias[units], *given, momenta is not None,
+                0.0 if momenta is None else momenta[i], norm.eps,
+            )
+            if momenta is not None:
+                norm.running_mean[units].add_(bias_u, alpha=momenta[i])  # the running mean is of z + bias
+                batch_stats.append((mean + bias_u, invstd))
+            if keep:
+                kept.append((h, z))
+            h = torch.relu_(y).view(z.shape)  # BatchNorm's backward does not need its output
+        out = torch.baddbmm(self.out_bias[a:b], self.out_weight[a:b].transpose(1, 2), h)  # (genes, 1, batch)
+        out = torch.relu(out.squeeze(1))
+        if keep:
+            kept.append((h, out))
+        return out, batch_stats, kept
+
+    def running_stats(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Running mean and variance of each BatchNorm layer."""
+        return [(norm.running_mean, norm.running_var) for norm in self.norms]
+
+
+def _relu_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``grad * (out > 0)`` in one pass (what autograd runs for ReLU; masked_fill is several times slower)."""
+    return torch.ops.aten.threshold_backward(grad, out, 0)
+
+
+class _GroupFunction(torch.autograd.Function):
+    """A gene group in cache-sized chunks; the backward recomputes each chunk's forward from the input.
+
+    In training mode the forward keeps the per-unit batch statistics, so the recomputation only
+    applies them (the cheap, vectorised BatchNorm transform) instead of reducing the batch again.
+    """
+
+    @staticmethod
+    def forward(ctx, group: _GeneGroup, momenta: list[float] | None, x: torch.Tensor, *params: torch.Tensor):
+        outs, stats = [], []
+        for a, b in group.chunks(x):
+            out, chunk_stats, _ = group.run_chunk(x, a, b, momenta=momenta, stats=group.running_stats())
+            outs.append(out)
+            stats.append(chunk_stats)
+        ctx.group, ctx.training = group, momenta is not None
+        # per layer: the batch means and invstds of all chunks
+        saved = [torch.cat(s) for layer in zip(*stats, strict=True) for s in zip(*layer, strict=True)]
+        saved = saved if ctx.training else []
+        ctx.save_for_backward(x, *params, *saved)  # saved: per layer the batch mean and invstd
+        ctx.n_params = len(params)
+        return torch.cat(outs)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        group, training, n_batch = ctx.group, ctx.training, grad_out.shape[1]
+        x, *rest = ctx.saved_tensors
+        params, saved = rest[: ctx.n_params], rest[ctx.n_params :]
+        if training:  # the same statistics as the forward (var to the rounding of 1 / invstd^2)
+            bn = [(saved[2 * i], saved[2 * i + 1]) for i in range(len(group.norms))]
+            stats = [(mean, invstd.pow(-2).sub_(norm.eps))
+                     for (mean, invstd), norm in zip(bn, group.norms, strict=True)]
+        else:
+            stats = group.running_stats()
+        grads = [torch.empty_like(p) for p in params]
+        grad_x = torch.empty_like(x) if ctx.needs_input_grad[2] else None
+        for a, b in group.chunks(x):
+            _, _, kept = group.run_chunk(x, a, b, stats=stats, keep=True)
+            h_last, out = kept.pop()
+            g = _relu_backward(grad_out[a:b], out).unsqueeze(1)  # (genes, 1, batch)
+            torch.bmm(h_last, g.transpose(1, 2), out=grads[-2][a:b])
+            grads[-1][a:b] = g.sum(dim=2, keepdim=True)
+            gh = torch.bmm(params[-2][a:b], g)  # (genes, hidden, batch)
+            for i in reversed(range(len(kept))):
+                (h, z), norm = kept[i], group.norms[i]
+                units = slice(a * z.shape[1], b * z.shape[1])
+                gy = _relu_backward(gh, kept[i + 1][0] if i + 1 < len(kept) else h_last)
+                bias_u = params[4 * i + 1][a:b].reshape(-1)
+                mean, invstd = (bn[i][0][units] - bias_u, bn[i][1][units]) if training else (None, None)
+                gz, g_gamma, g_beta = torch.ops.aten.native_batch_norm_backward(
+                    gy.view(1, -1, n_batch), z.view(1, -1, n_batch), params[4 * i + 2][units],
+                    norm.running_mean[units] - bias_u, norm.running_var[units], mean, invstd, training,
+                    norm.eps, [True, True, True],
+                )
+                gz = gz.view(z.shape)
+                torch.bmm(h, gz.transpose(1, 2), out=grads[4 * i][a:b])
+                grads[4 * i + 1][a:b] = gz.sum(dim=2).unsqueeze(1)
+                grads[4 * i + 2][units], grads[4 * i + 3][units] = g_gamma, g_beta
+                if i > 0:
+                    gh = torch.bmm(params[4 * i][a:b], gz)
+                elif grad_x is not None:
+                    torch.bmm(params[0][a:b], gz, out=grad_x[a:b])
+        return (None, None, grad_x, *grads)
 
 
 class TargetGenerators(nn.Module):
@@ -115,16 +261,20 @@ class TargetGenerators(nn.Module):
 
         ``tf_values``: ``(batch, n_tfs)``; ``noise``: ``(batch, n_targets, noise_per_gene)``.
         """
-        n_batch = tf_values.shape[0]
-        out = tf_values.new_empty(n_batch, self.n_targets)
-        tf_by_gene = tf_values.T  # (n_tfs, batch): gathering rows keeps each gene's inputs contiguous
-        noise_by_gene = noise.permute(1, 0, 2)  # (n_targets, batch, noise)
+        tf_by_gene = tf_values.T.contiguous()  # (n_tfs, batch): gathered rows are contiguous
+        noise_by_gene = noise.permute(1, 2, 0)  # (n_targets, noise, batch)
+        if len(self.groups) == 1:  # one in-degree (the members are then all targets, in order)
+            return self.groups[0](self._group_input(0, tf_by_gene, noise_by_gene)).T.contiguous()
+        out = tf_values.new_empty(tf_values.shape[0], self.n_targets)
         for i, group in enumerate(self.groups):
-            members, regs = getattr(self, f"_members_{i}"), getattr(self, f"_regulators_{i}")
-            tf_in = tf_by_gene[regs]  # (genes, k, batch)
-            x = torch.cat([tf_in.transpose(1, 2), noise_by_gene[members]], dim=2)  # (genes, batch, k + noise)
-            out = out.index_copy(1, members, group(x))
+            x = self._group_input(i, tf_by_gene, noise_by_gene)
+            out = out.index_copy(1, getattr(self, f"_members_{i}"), group(x).T)
         return out
+
+    def _group_input(self, i: int, tf_by_gene: torch.Tensor, noise_by_gene: torch.Tensor) -> torch.Tensor:
+        """Feature-major input of group ``i``, ``(genes, k + noise_per_gene, batch)``."""
+        members, regs = getattr(self, f"_members_{i}"), getattr(self, f"_regulators_{i}")
+        return torch.cat([tf_by_gene[regs], noise_by_gene[members]], dim=1)
 
     def regulators(self) -> list[np.ndarray]:
         """Regulator indices of each target, as given at construction."""
