@@ -13,6 +13,7 @@ from .._settings import settings
 from ..data._validate import examples, check_anndata, check_int
 from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition, scale_to_library
 from ._rnagan_inputs import MODALITIES, NETWORK_LIBRARY_SIZE, draw_sets
+from ._rnagan_stratify import InputRows, dense_rows
 
 
 class GenerateEmbedMixin:
@@ -26,8 +27,9 @@ class GenerateEmbedMixin:
     ) -> np.ndarray:
         """Per-sample vector: the discriminator's relation embedding against random training references.
 
-        Averaged over ``n_draws`` reference sets of ``n_refs`` training samples (all groups mixed), so
-        it places each sample relative to the same background ("vectorization").
+        Averaged over ``n_draws`` reference sets of ``n_refs`` training samples (all groups mixed, drawn
+        once and shared by every sample), so it places each sample relative to the same background
+        ("vectorization"); each set and each sample is encoded once.
         """
         self._check_trained()
         self._check_has_data("draw background references")
@@ -36,10 +38,24 @@ class GenerateEmbedMixin:
         batch_size = check_int(batch_size, "batch_size")
         seed = settings.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        target_x, ref_x = self._network_input(adata, layer), self._network_input(self.adata)
-        picks = rng.integers(0, ref_x.shape[0], size=(adata.n_obs, n_draws, n_refs))
+        target_x = self._network_input(adata, layer)
+        table = rng.integers(0, self.adata.n_obs, size=(n_draws, n_refs))
+        used, local = np.unique(table, return_inverse=True)
+        ref_x = dense_rows(InputRows(self, self.adata), used)  # only the references drawn
+        choice = np.broadcast_to(np.arange(n_draws), (adata.n_obs, n_draws))
+        latent = self._embed_table(target_x, ref_x, local.reshape(table.shape), choice, batch_size)
+        return latent.astype(np.float32)
+
+    def _embed_table(self, target_x, ref_x, table, choice, batch_size, *, factorised: bool | None = None):
+        """Mean embedding of each target against its sets ``table[choice]`` (factorised or per episode)."""
+        factorised = self._factorised if factorised is None else factorised
+        disc = self.module.discriminator
         self.module.eval()
-        return self._over_draws(self.module.discriminator.embed, target_x, ref_x, picks, batch_size).astype(np.float32)
+        parts = codes = None
+        if factorised:
+            parts = disc.first_layer_parts()
+            codes = self._encode(lambda t: disc.target_codes(t, parts), target_x, batch_size)
+        return self._score_table(disc, target_x, codes, parts, ref_x, table, choice, batch_size, logit=False)
 
     @torch.inference_mode()
     def pathway_activities(self, adata: AnnData, *, layer: str | None = None) -> pd.DataFrame:

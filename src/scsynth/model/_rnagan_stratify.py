@@ -14,6 +14,57 @@ from ..data import check_obs_key
 from ..data._validate import check_anndata, check_int
 from ._rnagan_inputs import RNAGANTrainingWarning, draw_sets
 
+#: reference sets drawn per group for each of ``n_draws`` (every target scores a random ``n_draws`` of them)
+SETS_PER_DRAW = 2
+#: floats of first-layer activations per chunk of (target, set) pairs (64 MiB in float32)
+PAIR_CHUNK = 2**24
+
+
+class InputRows:
+    """The network input of ``adata`` (a model's own, checked, data), computed only for the rows asked for."""
+
+    def __init__(self, model, adata: AnnData) -> None:
+        self.model, self.adata = model, adata
+        self.shape = (adata.n_obs, len(model.var_names_))
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        used, where = np.unique(rows, return_inverse=True)
+        x = self.model._network_input(self.adata[used], dense=False)  # log1p of the nonzeros, as in training
+        x = x.toarray() if hasattr(x, "toarray") else x
+        return x[where.reshape(rows.shape)]
+
+
+def dense_rows(x, rows: np.ndarray) -> np.ndarray:
+    """Rows of a dense or sparse matrix (or :class:`InputRows`) as a dense float32 array."""
+    out = x[rows]
+    return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float32)
+
+
+def shared_draws(rng: np.random.Generator, pool: np.ndarray, own: np.ndarray, n_draws: int, size: int,
+                 n_sets: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, choice)``: ``n_sets`` sets of ``size`` members of ``pool``; ``n_draws`` of them per target.
+
+    Each target (``own``: its row in the pool's matrix, or -1) gets a random ``n_draws`` of the sets
+    that do not contain its own row; sets for a target short of those are drawn for it alone and
+    appended to the table. ``choice`` (targets, n_draws) indexes the table (sets, size).
+    """
+    table = draw_sets(rng, pool, n_sets, size)
+    keys = rng.random((len(own), n_sets))
+    inside = np.flatnonzero(np.isin(own, pool))
+    for s in range(0, len(inside), 2**16):  # targets in the pool: rule out the sets holding their own row
+        part = inside[s:s + 2**16]
+        keys[part] = np.where((table[None] == own[part, None, None]).any(-1), np.inf, keys[part])
+    choice = np.argpartition(keys, n_draws - 1, axis=1)[:, :n_draws]  # n_draws <= n_sets
+    bad = np.isinf(np.take_along_axis(keys, choice, 1))
+    extra, n_table = [], n_sets
+    for i in np.flatnonzero(bad.any(1)):
+        need = int(bad[i].sum())
+        extra.append(draw_sets(rng, pool[pool != own[i]], need, size))
+        choice[i, bad[i]] = np.arange(n_table, n_table + need)
+        n_table += need
+    return (np.concatenate([table, *extra]) if extra else table), choice
+
 
 class StratifyMixin:
     """:meth:`stratify` of :class:`~scsynth.model.RNAGAN` and its helpers (reference pool, group logits,
@@ -29,7 +80,7 @@ class StratifyMixin:
         if references is None:
             self._check_has_data("draw references from its training data (pass references=)")
             same = adata is self.adata and adata_x is not None
-            ref_x = adata_x if same else self._network_input(self.adata)
+            ref_x = adata_x if same else InputRows(self, self.adata)  # only the rows drawn are computed
             labels = self.adata.obs[self.labels_key].astype(str).to_numpy()
             own = np.full(len(labels), -1)
             if adata is self.adata:
@@ -44,7 +95,7 @@ class StratifyMixin:
             return ref_x, col[keep].astype(str).to_numpy(), np.flatnonzero(keep)
         key = groupby or self.labels_key
         col = check_obs_key(references, key, what="groupby")
-        ref_x = self._network_input(references, name="references")
+        ref_x = self._network_input(references, name="references", dense=False)
         return ref_x, col.astype(str).to_numpy(), np.full(references.n_obs, -1)
 
     def stratify(
@@ -64,7 +115,9 @@ class StratifyMixin:
 
         For each sample and group, ``n_draws`` reference sets of ``n_refs`` samples of that group are
         drawn (never containing the sample itself) and the discriminator's logits are averaged; a
-        softmax over groups turns the mean logits into probabilities. Groups need not have been seen in
+        softmax over groups turns the mean logits into probabilities. The sets come from one table of
+        ``2 * n_draws`` sets per group that all samples share (each sample scores a random ``n_draws``
+        of them), so each set and each sample is encoded once. Groups need not have been seen in
         training: any labelled references work, down to ``n_refs`` samples per group.
 
         The discriminator's logits are not probabilities (membership of one set, not a choice among
@@ -159,18 +212,69 @@ class StratifyMixin:
                 f"{n_groups} groups: {verdict if chance else 'the model may be at chance'}. {fix} If these "
                 "samples are all of one group, ignore this warning.")
 
-    def _group_logits(self, target_x, own_of_target, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size):
-        """Mean discriminator logit of each target against ``n_draws`` sets of each group (own row left out)."""
-        logits = np.zeros((len(target_x), len(names)), dtype=np.float64)
+    #: score pairs through the factorised first layer (False: the plain per-episode discriminator, same draws)
+    _factorised: bool = True
+
+    def _group_logits(self, target_x, own_of_target, ref_x, ref_labels, names, n_draws, n_refs, rng,
+                      batch_size, *, factorised: bool | None = None):
+        """Mean discriminator logit of each target against ``n_draws`` sets of each group (own row left out).
+
+        Each group's sets come from one shared table (:func:`shared_draws`), so every set and every
+        target is encoded once; only the (target, set) sums go through the rest of the network.
+        """
+        factorised = self._factorised if factorised is None else factorised
+        disc = self.module.discriminator
         self.module.eval()
-        for j, g in enumerate(names):
-            members = np.flatnonzero(ref_labels == g)
-            picks = np.empty((len(target_x), n_draws, n_refs), dtype=np.int64)
-            for i in range(len(target_x)):
-                pool = members[members != own_of_target[i]]
-                picks[i] = draw_sets(rng, pool, n_draws, n_refs)
-            logits[:, j] = self._over_draws(self.module.discriminator, target_x, ref_x, picks, batch_size)
-        return logits
+        parts = codes = None
+        if factorised:
+            with torch.inference_mode():
+                parts = disc.first_layer_parts()
+                codes = self._encode(lambda t: disc.target_codes(t, parts), target_x, batch_size)
+        draws = [shared_draws(rng, np.flatnonzero(ref_labels == g), own_of_target, n_draws, n_refs,
+                              SETS_PER_DRAW * n_draws) for g in names]
+        # one table of all groups' sets (choice: targets x groups x draws into it), so one pass encodes them
+        offsets = np.cumsum([0] + [len(table) for table, _ in draws])[:-1]
+        table = np.concatenate([table for table, _ in draws])
+        choice = np.stack([c + o for (_, c), o in zip(draws, offsets, strict=True)], 1)
+        used = np.unique(table)
+        pool = dense_rows(ref_x, used)  # every reference any set holds, once
+        return self._score_table(disc, target_x, codes, parts, pool, np.searchsorted(used, table), choice,
+                                 batch_size, logit=True)
+
+    @torch.inference_mode()
+    def _score_table(self, disc, target_x, codes, parts, ref_x, table, choice, batch_size, *, logit: bool):
+        """Mean over draws of the logit (or the embedding) of each target against its sets ``table[choice]``.
+
+        ``table`` (sets, n_refs) indexes the rows of ``ref_x`` (dense), ``choice`` (targets, [groups,] draws)
+        the table; the result is (targets, [groups,] [embedding]).
+
+        With ``parts`` (:meth:`EpisodeDiscriminator.first_layer_parts`) and the targets' ``codes``, the
+        factorised path; without, every (target, set) episode through the plain discriminator.
+        """
+        if parts is None:
+            fn = disc if logit else disc.embed
+            if choice.ndim == 2:
+                return self._over_draws(fn, target_x, ref_x, table[choice], batch_size)
+            return np.stack([self._over_draws(fn, target_x, ref_x, table[choice[:, j]], batch_size)
+                             for j in range(choice.shape[1])], 1)
+        n_refs = table.shape[1]
+        sets = self._encode(lambda r: disc.set_codes(r.reshape(-1, n_refs, r.shape[-1]), parts),
+                            table.reshape(-1), batch_size * n_refs, rows_of=ref_x)
+        fn = disc.logit_codes if logit else disc.embed_codes
+        choice = torch.as_tensor(np.ascontiguousarray(choice), device=sets.device)
+        lead = (slice(None),) + (None,) * (choice.ndim - 1)  # a target's code against each of its sets
+        step = max(1, PAIR_CHUNK // (choice[0].numel() * codes.shape[1]))
+        out = [fn(codes[s:s + step][lead], sets[choice[s:s + step]]).double().mean(choice.ndim - 1)
+               for s in range(0, len(choice), step)]
+        return torch.cat(out).cpu().numpy()
+
+    @torch.inference_mode()
+    def _encode(self, fn, x, batch_size: int, *, rows_of=None) -> torch.Tensor:
+        """``fn`` over ``x`` in chunks of ``batch_size`` rows (``x``: rows of ``rows_of`` if given)."""
+        device = next(self.module.parameters()).device
+        chunks = (x[s:s + batch_size] for s in range(0, len(x), batch_size))
+        return torch.cat([fn(torch.as_tensor(c if rows_of is None else dense_rows(rows_of, c), device=device))
+                          for c in chunks])
 
     def _fit_temperature(self, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size, per_group: int = 50):
         """Softmax temperature that maximises the likelihood of the references' own labels (leave one out)."""
@@ -178,7 +282,8 @@ class StratifyMixin:
         from scipy.special import log_softmax
 
         rows = np.concatenate([rng.permutation(np.flatnonzero(ref_labels == g))[:per_group] for g in names])
-        logits = self._group_logits(ref_x[rows], rows, ref_x, ref_labels, names, n_draws, n_refs, rng, batch_size)
+        logits = self._group_logits(dense_rows(ref_x, rows), rows, ref_x, ref_labels, names, n_draws, n_refs,
+                                    rng, batch_size)
         truth = np.searchsorted(names, ref_labels[rows])
 
         def nll(log_t: float) -> float:

@@ -81,6 +81,46 @@ class EpisodeDiscriminator(nn.Module):
         """Membership logit, shape (batch,)."""
         return self.head(self.embed(target, refs, mask)).squeeze(-1)
 
+    # -- the same function factorised for scoring many targets against shared reference sets (eval only) ---
+    def first_layer_parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The body's first layer split by what it sees: ``(W_target, W_set, bias)``, eval mode only.
+
+        ``W [t, pooled, t - mean] + b = (W_t + W_m) t + (W_pooled pooled - W_m mean) + b``: a target's
+        term and a set's term can each be computed once and only their sum goes on per pair. The
+        spectral norm is applied once here (in eval mode it does no power iteration, so nothing changes).
+        """
+        if self.training:
+            raise RuntimeError("first_layer_parts is for inference: call .eval() first.")
+        linear = self.body[0]
+        weight, n = linear.weight, self.features.n_features
+        w_t, w_set, w_m = weight[:, :n], weight[:, n:-n].clone(), weight[:, -n:]
+        w_set[:, :n] -= w_m  # the pooled vector starts with the mean (as in embed_features)
+        return w_t + w_m, w_set, linear.bias
+
+    def target_codes(self, target: torch.Tensor, parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Target term (bias included) of the first layer, (batch, hidden[0]).
+
+        ``parts`` from :meth:`first_layer_parts`.
+        """
+        return torch.addmm(parts[2], self.features(target), parts[0].T)
+
+    def set_codes(self, refs: torch.Tensor, parts: tuple[torch.Tensor, ...],
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Reference-set term of the first layer, (batch, hidden[0])."""
+        return self.pool(self.features(refs), mask) @ parts[1].T
+
+    def embed_codes(self, target_code: torch.Tensor, set_code: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` of (target, set) pairs from their codes (broadcast against each other)."""
+        h = target_code + set_code
+        for layer in self.body[1:]:  # in place where it can: the pairs are the bulk of the memory traffic
+            fresh = isinstance(layer, nn.SiLU) and not torch.is_grad_enabled()
+            h = F.silu(h, inplace=True) if fresh else layer(h)
+        return h
+
+    def logit_codes(self, target_code: torch.Tensor, set_code: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of (target, set) pairs from their codes."""
+        return self.head(self.embed_codes(target_code, set_code)).squeeze(-1)
+
 
 class SetGenerator(nn.Module):
     """A new profile of the references' group: the reference mean times a learned, noise-driven fold change.
