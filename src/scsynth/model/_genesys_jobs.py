@@ -14,11 +14,50 @@ from .._settings import settings
 from ..data._validate import check_anndata, check_int
 from ..module._genesys import ENCODER_LIBRARY_SIZE
 from ..train import TrajectoryBatches
+from ._generated import GeneratedCells
+
+#: cells decoded and sparsified at a time by generate (fixed: the noise stream depends on it)
+GENERATE_BATCH = 4096
 
 
 class GeneSysJobsMixin:
     """:meth:`get_latent_representation`, :meth:`classify`, :meth:`trajectory_accuracy` and :meth:`rank_genes`
     of :class:`~scsynth.model.GeneSys`, with their helpers."""
+
+    def _generated_cells(
+        self, z: torch.Tensor, library: np.ndarray | None, *, generator: torch.Generator, rng: np.random.Generator
+    ) -> tuple[GeneratedCells, np.ndarray]:
+        """Decode latent paths ``z`` (trajectories, time, latent) to cells, batch by batch, straight into sparse
+        output; also returns each cell's library size (``library`` for counts, the values' total otherwise).
+
+        Counts are negative binomial (gamma-Poisson from ``rng``); continuous values are
+        ``expm1(mean + scale * noise)`` (noise from ``generator``), clipped at 0 like their expectation
+        ``expm1(mean)``.
+        """
+        module = self.module
+        flat = z.reshape(-1, module.n_latent)
+        cells = GeneratedCells(len(flat), module.n_input, counts=self.is_count_data, model_name=type(self).__name__)
+        lib = None if library is None else torch.as_tensor(library.reshape(-1))
+        totals, noise_buffer = [], None
+        with torch.inference_mode():
+            for start in range(0, len(flat), GENERATE_BATCH):
+                zb = flat[start:start + GENERATE_BATCH]
+                if lib is not None:
+                    params = module.decode(zb, lib[start:start + GENERATE_BATCH].to(zb.device))
+                    rate, theta = params["rate"].cpu().numpy(), params["theta"].cpu().numpy()
+                    gamma = rng.standard_gamma(theta, size=rate.shape, dtype=np.float32) * (rate / theta)
+                    counts = rng.poisson(gamma).astype(np.float32)
+                    cells.add_values(counts, params["scale"], positive=True)
+                else:
+                    params = module.decode(zb, None)
+                    mean = params["mean"]
+                    if noise_buffer is None or len(noise_buffer) < len(mean):  # reused: no fresh pages per batch
+                        noise_buffer = torch.empty(len(mean), mean.shape[1])
+                    noise = torch.randn(mean.shape, generator=generator, out=noise_buffer[:len(mean)]).to(mean.device)
+                    values = noise.mul_(params["scale"]).add_(mean).expm1_()  # in place: one dense batch at a time
+                    totals.append(cells.add_values(values, mean.expm1_(), positive=True))
+        lib_obs = library.ravel() if library is not None else np.concatenate(totals).astype(np.float32)
+        return cells, lib_obs
 
     def _input_matrix(self, adata: AnnData | None, layer: str | None) -> np.ndarray | sparse.csr_matrix:
         """Cells x model genes (matched by name) of ``adata`` (the training data when ``None``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
@@ -120,17 +120,71 @@ class ScGANModule(BaseModuleClass):
         *,
         generator: torch.Generator | None = None,
         batch_size: int = 8192,
-    ) -> torch.Tensor:
-        """Generate ``n_obs`` normalised cells on the CPU, in batches, with the module in eval mode."""
+        normalize: bool = True,
+        on_batch: Callable[[int, torch.Tensor], None] | None = None,
+    ) -> torch.Tensor | None:
+        """Generate ``n_obs`` normalised cells on the CPU, in batches, with the module in eval mode.
+
+        ``normalize=False`` gives the generator's ReLU output before the library-size normalisation. With
+        ``on_batch``, each batch of cells is handed to ``on_batch(start, cells)`` as it is made (and not
+        kept, so no ``n_obs x genes`` tensor exists; ``cells`` is overwritten by the next batch: copy it to
+        keep it) and ``None`` is returned. The eval-mode BatchNorm
+        statistics are folded into the linear layers: the same function, with fewer passes over memory.
+        """
         was_training = self.training
         self.eval()
+        net = self.generator
+        # eval-mode BatchNorm is affine: fold it into the preceding Linear (W' = W * s, b' = (b - mean) * s + beta)
+        folded = []
+        for linear, norm in zip(net.linears, net.norms, strict=True):
+            bn = norm.bn if self.conditional else norm
+            if bn.running_mean is None:  # no running statistics: eval uses batch statistics, cannot fold
+                folded = None
+                break
+            s = torch.rsqrt(bn.running_var + bn.eps)
+            shift = -bn.running_mean * s
+            if bn.affine:
+                s, shift = s * bn.weight, shift * bn.weight + bn.bias
+            folded.append(((linear.weight * s[:, None]).t().contiguous(), linear.bias * s + shift, norm))
+
+        # with on_batch, every batch reuses the same activation buffers: fresh large tensors cost page faults
+        buffers: dict[int, torch.Tensor] = {}
+
+        def linear(h: torch.Tensor, bias: torch.Tensor, weight: torch.Tensor, layer: int) -> torch.Tensor:
+            if on_batch is None:
+                return torch.addmm(bias, h, weight)
+            if layer not in buffers:
+                buffers[layer] = torch.empty(batch_size, weight.shape[1], device=h.device)
+            return torch.addmm(bias, h, weight, out=buffers[layer][:len(h)])
+
+        def forward(z: torch.Tensor, lab: torch.Tensor | None) -> torch.Tensor:
+            if folded is None:
+                return net(z, lab, normalize=normalize)
+            h = z
+            for layer, (weight, bias, norm) in enumerate(folded):
+                h = linear(h, bias, weight, layer)
+                if self.conditional:
+                    lab = lab.reshape(-1).long()
+                    h.mul_(norm.gamma(lab)).add_(norm.beta(lab))
+                h.relu_()
+            x = linear(h, net.output.bias, net.output.weight.t(), len(folded)).relu_()
+            return x.mul_(net.lsn.scale(x)) if normalize and net.lsn is not None else x
+
         try:
             out = []
             for start in range(0, n_obs, batch_size):
                 stop = min(start + batch_size, n_obs)
                 z = self.draw_noise(stop - start, generator)
-                lab = labels[start:stop].to(self.device) if labels is not None else None
-                out.append(self.generative(stop - start, lab, z=z)["x_fake"].cpu())
+                lab = labels[start:stop].to(self.device) if self.conditional and labels is not None else None
+                if self.conditional and lab is None:
+                    raise ValueError("This generator is conditional: pass `labels`.")
+                cells = forward(z, lab).cpu()
+                if on_batch is None:
+                    out.append(cells)
+                else:
+                    on_batch(start, cells)
+            if on_batch is not None:
+                return None
             return torch.cat(out) if out else torch.zeros(0, self.n_input)
         finally:
             self.train(was_training)
