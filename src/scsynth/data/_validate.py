@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ._matrix import check_values, get_matrix
+from ._matrix import CHUNK_ROWS, check_backed, check_values, get_matrix, is_backed, iter_row_chunks
 
 
 def examples(names, k: int = 5) -> str:
@@ -71,36 +71,61 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_expression(adata: AnnData, *, layer: str | None = None, is_count_data: bool = True) -> None:
+def check_expression(
+    adata: AnnData, *, layer: str | None = None, is_count_data: bool = True, chunk_size: int = CHUNK_ROWS
+) -> None:
     """Validate the expression matrix a model will train on.
+
+    Backed data (``read_h5ad(path, backed="r")``, an AnnCollection) is read ``chunk_size`` cells at a
+    time, so it is never in memory whole; in-memory data is checked in one pass, as stored.
 
     Raises
     ------
     ValueError
         For an empty AnnData; duplicated gene names; NaN or infinite values; negative values; non-integer
-        values when ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene.
+        values when ``is_count_data``; genes that are zero in every cell; cells that are zero for every gene;
+        a view of a backed AnnData.
+    KeyError
+        ``layer`` is not in ``adata`` (or not in the file behind a backed AnnData).
     """
     where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
-    x = get_matrix(adata, layer)
+    check_backed(adata, layer)
+    if not is_backed(adata):
+        get_matrix(adata, layer)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); nothing to train on.")
     check_unique_var_names(adata)
-    check_values(x, where)
-    values = x.data if sparse.issparse(x) else np.asarray(x)
-    if is_count_data and not np.array_equal(values, np.round(values)):
-        idx = np.flatnonzero(values != np.round(values))[0]
+    gene_totals, cell_totals = np.zeros(adata.n_vars), []
+    n_bad, low, fraction = 0, np.inf, None
+    for _, x in iter_row_chunks(adata, layer, chunk_size=chunk_size):
+        values = x.data if sparse.issparse(x) else np.asarray(x)
+        if not is_backed(adata):
+            check_values(x, where)  # in memory: the one check, exactly as every other input path
+        else:  # the same checks, totalled over the chunks
+            check_values(values[:0], where)  # the dtype
+            n_bad += int((~np.isfinite(values)).sum())
+            low = min(low, float(values.min())) if values.size else low
+        if fraction is None and is_count_data and not np.array_equal(values, np.round(values)):
+            fraction = values.flat[np.flatnonzero(values != np.round(values))[0]]
+        gene_totals = gene_totals + np.asarray(x.sum(axis=0)).ravel()
+        cell_totals.append(np.asarray(x.sum(axis=1)).ravel())
+    if n_bad:
+        raise ValueError(f"{where} contains {n_bad} NaN or infinite values; remove or impute them first.")
+    if low < 0:
+        raise ValueError(f"{where} contains negative values (min {low:.3g}); pass counts or non-negative normalised "
+                         "expression, not scaled or centred data.")
+    if fraction is not None:
         raise ValueError(
-            f"{where} holds non-integer values (e.g. {values.flat[idx]:.4g}) but is_count_data=True. Pass the raw "
+            f"{where} holds non-integer values (e.g. {fraction:.4g}) but is_count_data=True. Pass the raw "
             "counts with `layer=`, or `is_count_data=False` if these are normalised expression values."
         )
-    gene_totals = np.asarray(x.sum(axis=0)).ravel()
     if (gene_totals == 0).any():
         zero = adata.var_names[gene_totals == 0]
         raise ValueError(
             f"{len(zero)} genes are zero in every cell ({examples(zero)}); they carry no signal. Remove them "
             "first, e.g. `sc.pp.filter_genes(adata, min_cells=1)`."
         )
-    cell_totals = np.asarray(x.sum(axis=1)).ravel()
+    cell_totals = np.concatenate(cell_totals)
     if (cell_totals == 0).any():
         zero = adata.obs_names[cell_totals == 0]
         raise ValueError(

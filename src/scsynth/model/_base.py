@@ -17,7 +17,7 @@ from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
 
 from .._settings import settings
-from ..data._matrix import check_values, get_matrix
+from ..data._matrix import as_anndata, check_backed, check_values, get_matrix, is_backed, iter_row_chunks
 from ..data._validate import examples, check_anndata, check_int, check_not_empty, check_unique_var_names
 from ..train import DivergenceGuard, GeneratorStepProgressBar, WGANGPTrainingPlan
 from ._training import TrainingMixin
@@ -53,8 +53,11 @@ def detect_count_data(x) -> bool:
 
 
 def resolve_is_count_data(adata: AnnData, layer: str | None, is_count_data: bool | None) -> bool:
-    """``is_count_data`` as given, or detected from the values (``None``) with :func:`detect_count_data`."""
+    """``is_count_data`` as given, or detected (``None``) with :func:`detect_count_data` (chunk by chunk if backed)."""
     if is_count_data is None:
+        check_backed(adata, layer)
+        if is_backed(adata):  # read_h5ad(path, backed="r") or an AnnCollection: never whole in memory
+            return all(detect_count_data(rows) for _, rows in iter_row_chunks(adata, layer))
         return detect_count_data(get_matrix(adata, layer))
     if not isinstance(is_count_data, bool | np.bool_):
         raise TypeError(f"is_count_data must be True, False or None (detect), got {is_count_data!r}.")
@@ -148,7 +151,7 @@ class ScsynthModelBase(TrainingMixin, BaseModelClass):
         return record
 
     def __init__(self, adata: AnnData | None = None, registry: dict | None = None) -> None:
-        super().__init__(adata, registry)
+        super().__init__(as_anndata(adata), registry)  # an AnnCollection trains through its scvi adapter
         self.histories_: dict[str, dict] = {}
 
     # -- the one input path of every job ---------------------------------------------------------------

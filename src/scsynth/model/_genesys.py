@@ -18,11 +18,11 @@ from .._constants import SCSYNTH_KEYS
 from .._deprecation import renamed_kwarg
 from .._settings import settings
 from ..data import Blueprint, as_time_steps, check_expression, check_obs_key, get_matrix, read_blueprint
+from ..data._matrix import BackedRows, as_anndata, is_backed
 from ..data._validate import check_anndata, examples
 from ..module import GeneSysModule
-from ..module._genesys import ENCODER_LIBRARY_SIZE
 from ._base import ScsynthModelBase, resolve_is_count_data
-from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition
+from ._generated import check_n_obs, provenance, resolve_condition
 from ._genesys_jobs import GeneSysJobsMixin
 from ._genesys_train import GeneSysTrainMixin
 
@@ -157,7 +157,8 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         ----------
         adata
             Cells x genes: raw counts, or non-negative normalised values (FPKM/TPM, normalised
-            counts), dense or sparse.
+            counts), dense or sparse. May be backed (``anndata.read_h5ad(path, backed="r")``) or an
+            AnnCollection: cells are then read from disk batch by batch (see :doc:`/scale`).
         layer
             Layer holding the values; ``adata.X`` when ``None``.
         labels_key
@@ -177,6 +178,7 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
             Invalid values (NaN, negative, non-integer counts), missing labels, time steps that are not
             whole numbers from 1.
         """
+        adata = as_anndata(adata)  # an AnnCollection: scvi's adapter, reading cells from its files
         check_anndata(adata)
         is_count_data = resolve_is_count_data(adata, layer, is_count_data)
         check_expression(adata, layer=layer, is_count_data=is_count_data)
@@ -233,7 +235,11 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         return pools
 
     def _matrix(self):
-        x = get_matrix(self.adata, self.registry_["setup_args"].get("layer"))
+        """The training cells' values: in memory as stored, or for backed data the cells on disk, read on demand."""
+        layer = self.registry_["setup_args"].get("layer")
+        if is_backed(self.adata):
+            return BackedRows(self.adata, layer)
+        x = get_matrix(self.adata, layer)
         return sparse.csr_matrix(x) if sparse.issparse(x) else np.asarray(x)
 
     # -- generation ------------------------------------------------------------------------------------
@@ -307,26 +313,13 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         rng = np.random.default_rng(seed)
         self.module.eval()
         z = self.module.rollout(torch.as_tensor(rows), generator=gen)
+        library = None
         if self.is_count_data:
             library = np.empty((n, n_times), dtype=np.float32)
             for r in np.unique(rows):
                 for t in range(n_times):
                     library[rows == r, t] = rng.choice(self.library_pools_[r][t], size=int((rows == r).sum()))
-            with torch.inference_mode():
-                params = self.module.decode(z, torch.as_tensor(library).to(z.device))
-            rate = params["rate"].cpu().numpy().reshape(n * n_times, -1).astype(np.float64)
-            theta = params["theta"].cpu().numpy().astype(np.float64)
-            values = rng.poisson(rng.gamma(theta, rate / theta)).astype(np.float32)
-            normalized = params["scale"].cpu().numpy().reshape(n * n_times, -1) * ENCODER_LIBRARY_SIZE
-            lib_obs = library.ravel()
-        else:
-            with torch.inference_mode():
-                params = self.module.decode(z, None)
-            mean = params["mean"].cpu().numpy().reshape(n * n_times, -1)
-            scale = params["scale"].cpu().numpy()
-            values = np.clip(np.expm1(mean + scale * rng.standard_normal(mean.shape)), 0, None).astype(np.float32)
-            normalized = np.clip(np.expm1(mean), 0, None)
-            lib_obs = values.sum(1)
+        cells, lib_obs = self._generated_cells(z, library, generator=gen, rng=rng)
         names = np.asarray(bp.trajectories)
         traj = np.repeat(rows, n_times)
         steps = np.tile(np.arange(1, n_times + 1), n)
@@ -344,8 +337,7 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
             "is_count_data": self.is_count_data,
             "n_epochs_trained": int(self.n_epochs_trained_),
         })
-        out = generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=self.is_count_data,
-                                uns=uns)
+        out = cells.anndata(var_names=self.var_names_, obs=obs, uns=uns)
         out.uns["blueprint"] = bp.table.copy()
         out.uns["blueprint"].columns = out.uns["blueprint"].columns.astype(str)
         return out

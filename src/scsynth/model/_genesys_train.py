@@ -142,7 +142,7 @@ class GeneSysTrainMixin:
         if early_stopping and not has_val:
             raise ValueError("early_stopping needs validation trajectories; set train_size < 1 or early_stopping=False.")
         monitor = "validation_loss" if has_val else "train_loss"
-        x = self._matrix()
+        x = self._matrix()  # backed data stays on disk: batches read their cells
         n_batches = max(1, -(-len(train_idx) // batch_size))
         train_set = TrajectoryBatches(x, train_pools, range(len(train_pools)), n_batches=n_batches,
                                       batch_size=batch_size, seed=seed, start_pass=self.n_epochs_trained_)

@@ -18,11 +18,12 @@ from .._constants import SCSYNTH_KEYS
 from .._settings import settings
 from ..data import MatchedGeneSets, check_expression, check_obs_key, get_matrix, match_gene_sets
 from .._deprecation import renamed_kwarg, warn_renamed
-from ..data._validate import check_anndata, check_int
+from ..data._matrix import check_backed, check_values, is_backed
+from ..data._validate import check_anndata, check_int, check_not_empty, check_unique_var_names
 from ..module import RNAGANNetworks
 from ..nn import PathwayLinear
 from ..train import EpisodeBatches, RNAGANTrainingPlan
-from ._base import ScsynthModelBase, detect_count_data
+from ._base import ScsynthModelBase
 from ._rnagan_inputs import (
     CHANCE_ACCURACY,
     DEFAULT_STEPS,
@@ -30,8 +31,10 @@ from ._rnagan_inputs import (
     MODALITY_WORDS,
     MUDATA_MODALITY_KEY,
     NETWORK_LIBRARY_SIZE,
+    NetworkRows,
     RNAGANTrainingWarning,
     draw_sets,
+    is_count_matrix,
     log_normalize,
 )
 from ._rnagan_jobs import GenerateEmbedMixin
@@ -174,7 +177,9 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             labels_key = kwargs.pop("groupby") if labels_key is None else labels_key
         labels_key = renamed_kwarg(kwargs, "groupby", "labels_key", where="RNAGAN.setup_anndata", current=labels_key)
         check_anndata(adata)
-        x = get_matrix(adata, layer)
+        check_backed(adata, layer)  # backed (read_h5ad(path, backed="r")): read a chunk of rows at a time
+        if not is_backed(adata):
+            get_matrix(adata, layer)  # the error naming the layers
         if labels_key is None:
             raise ValueError("RNAGAN learns from groups of samples: pass labels_key=<obs column> (e.g. cell type).")
         check_obs_key(adata, labels_key, what="labels_key")
@@ -189,9 +194,13 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
                 raise ValueError(f"modality must be 'sc' or 'bulk', got {modality!r}.")
             values, present = pd.Series(modality, index=adata.obs_names), [modality]
         counts: dict[str, bool] = {}
+        if is_backed(adata) and len(present) > 1:
+            raise ValueError("A backed AnnData trains one modality at a time: subset it to the single-cell or "
+                             "the bulk samples and load that part into memory (adata[rows].to_memory()).")
         for mod in present:
             rows = np.flatnonzero(values.to_numpy() == mod)
-            detected = detect_count_data(x[rows])
+            # every sample of one modality: the matrix as stored (no copy); else those rows, chunk by chunk
+            detected = is_count_matrix(adata, layer, None if len(rows) == adata.n_obs else rows)
             given = is_count_data.get(mod) if isinstance(is_count_data, dict) else is_count_data
             counts[mod] = detected if given is None else bool(given)
         if is_count_data is None and len(set(counts.values())) > 1:
@@ -201,10 +210,14 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
                 "False}: both are normalised the same way for the networks, but generated samples are counts "
                 "only where the input was."
             )
-        check_expression(adata, layer=layer, is_count_data=False)
+        detected_counts = is_count_data is None and len(counts) == 1 and all(counts.values())
+        if not detected_counts:  # whole-number values in one modality: its count check below checks all of this
+            check_expression(adata, layer=layer, is_count_data=False)
         for mod, is_counts in counts.items():
             if is_counts:  # non-integer values in a modality declared as counts
-                check_expression(adata[np.flatnonzero(values.to_numpy() == mod)], layer=layer, is_count_data=True)
+                rows = np.flatnonzero(values.to_numpy() == mod)
+                part = adata if len(rows) == adata.n_obs else adata[rows]
+                check_expression(part, layer=layer, is_count_data=True)
         is_count_data = counts
         setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
@@ -250,6 +263,25 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         """log1p-normalised values of ``adata``'s samples over the model's genes (matched by name, checked)."""
         x = self._job_input(adata, layer, what="samples", name=name)
         return log_normalize(x, dense=dense)
+
+    def _training_rows(self) -> NetworkRows:
+        """The training samples on the networks' scale, read batch by batch (checked as :meth:`_network_input`)."""
+        layer = self.registry_["setup_args"].get("layer")
+        adata = self.adata
+        if is_backed(adata):
+            check_backed(adata, layer)  # values were checked, a chunk at a time, by setup_anndata
+            return NetworkRows(adata, layer)
+        if list(adata.var_names) == list(self.var_names_):  # the registered genes, the model's order: no copy
+            check_not_empty(adata)
+            check_unique_var_names(adata)
+            where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
+            check_values(get_matrix(adata, layer), where)
+            return NetworkRows(adata, layer)
+        # genes changed since setup: the model's genes, matched by name (a copy), as every job reads them
+        x = self._job_input(adata, what="samples")
+        rows = NetworkRows(AnnData(x), None)
+        rows.totals = np.asarray(get_matrix(adata, layer).sum(1)).ravel()  # libraries: all stored genes
+        return rows
 
     # -- training ------------------------------------------------------------------------------------------
     def train(
@@ -324,7 +356,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         batch_size = check_int(batch_size, "batch_size")
         self._check_has_data("train")
         seed = settings.seed if seed is None else int(seed)
-        x = self._network_input(self.adata, dense=False)  # sparse stays sparse: 100k cells fit in memory
+        x = self._training_rows()  # rows are read and normalised per batch: no copy of the data, backed or not
         groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
         modalities = self._modalities(self.adata)
         labels = self.adata.obs[self.labels_key].astype(str).to_numpy()
@@ -355,7 +387,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             rows = np.flatnonzero(modalities == modality)
             pathways = self.module.features.pathways
             pathways.freeze("learned") if modality == "bulk" else pathways.unfreeze("learned")
-            data = EpisodeBatches(x[rows], groups[rows], n_refs=n_refs, n_batches=n_batches,
+            data = EpisodeBatches(x.take(rows), groups[rows], n_refs=n_refs, n_batches=n_batches,
                                   batch_size=batch_size, seed=seed + len(self.steps_))
             plan = RNAGANTrainingPlan(self.module, **{**(plan_kwargs or {}), **extra})
             guard = self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed,
@@ -364,7 +396,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             n_steps = guard.kept_step if guard.diverged else data.n_batches * epochs  # steps behind the weights
             if n_steps:
                 self.steps_[name] = self.steps_.get(name, 0) + n_steps
-            totals = np.asarray(get_matrix(self.adata, self.registry_["setup_args"].get("layer"))[rows].sum(1)).ravel()
+            totals = x.totals[rows]  # as stored, all genes (computed once, chunk by chunk when backed)
             labels = self.adata.obs[self.labels_key].astype(str).to_numpy()[rows]
             self.train_libraries_[modality] = {g: totals[labels == g].astype(np.float32) for g in np.unique(labels)}
             if guard.diverged:  # later stages do not run; trained = holds weights of some finite training

@@ -13,8 +13,9 @@ from anndata import AnnData
 from anndata import concat as ad_concat
 from scipy import sparse
 
-from ..data import check_obs_key, normalize_total
-from ._base import genes_by_name
+from ..data import check_obs_key, get_matrix, normalize_total
+from ..data._matrix import CHUNK_ROWS, is_backed, read_rows, row_sums
+from ._base import detect_count_data, genes_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,94 @@ def log_normalize(x, library_size: float = NETWORK_LIBRARY_SIZE, *, dense: bool 
             return x
         x = x.toarray()
     return np.log1p(x).astype(np.float32)
+
+
+class NetworkRows:
+    """Samples x genes on the networks' scale (:func:`log_normalize`), read and normalised a batch at a time.
+
+    Training never holds a normalised copy of the data: each batch reads its rows from the stored matrix
+    (in memory, or from the file of a backed AnnData: only those rows), scales them by the library sizes
+    computed once (chunk by chunk when backed) and takes ``log1p``, element by element as
+    :func:`log_normalize` with ``dense=False`` does (float32 ``log1p`` for sparse data, float64 for dense), so
+    a batch equals the same rows of the whole normalised matrix.
+
+    Parameters
+    ----------
+    adata
+        The AnnData whose genes are the model's (in its order); in memory or backed (``backed="r"``).
+    layer
+        Layer with the values; ``.X`` when ``None``.
+    library_size
+        Total each sample is scaled to.
+    """
+
+    def __init__(self, adata: AnnData, layer: str | None = None, *,
+                 library_size: float = NETWORK_LIBRARY_SIZE) -> None:
+        self.adata, self.layer = adata, layer
+        self.backed = is_backed(adata)
+        x = None if self.backed else get_matrix(adata, layer)
+        #: each sample's total as stored (dtype of the sum), e.g. for the generated library sizes
+        self.totals = row_sums(adata, layer) if self.backed else np.asarray(x.sum(axis=1)).ravel()
+        if x is not None and sparse.issparse(x) and x.format != "csr":  # rows come from CSR, as they did
+            x = sparse.csr_matrix(x)
+        self._x = x
+        totals = self.totals.astype(np.float64)
+        self.scale = np.divide(library_size, totals, out=np.zeros_like(totals), where=totals > 0)
+        self.shape = (int(adata.n_obs), int(adata.n_vars))
+
+    def raw(self, idx: np.ndarray):
+        """Rows ``idx`` (any order, repeats allowed) as stored, in memory."""
+        if self._x is not None:
+            return self._x[idx]
+        return read_rows(self.adata, self.layer, idx)
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` on the networks' scale: dense float32, shape ``(len(idx), n_genes)``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        rows, scale = self.raw(idx), self.scale[idx]
+        if sparse.issparse(rows):
+            rows = sparse.csr_matrix(rows)
+            data = (rows.data.astype(np.float64) * np.repeat(scale, np.diff(rows.indptr))).astype(np.float32)
+            out = sparse.csr_matrix((np.log1p(data), rows.indices, rows.indptr), shape=rows.shape)
+            return out.toarray()
+        return np.log1p(np.asarray(rows, dtype=np.float64) * scale[:, None]).astype(np.float32)
+
+    def take(self, rows: np.ndarray) -> SampleRows:
+        """The samples ``rows`` of these (no copy of any values)."""
+        return SampleRows(self, np.asarray(rows, dtype=np.int64))
+
+
+class SampleRows:
+    """Some samples of a :class:`NetworkRows` (a training stage's modality), read as it reads them."""
+
+    def __init__(self, source: NetworkRows, rows: np.ndarray) -> None:
+        self.source, self.rows = source, rows
+        self.shape = (len(rows), source.shape[1])
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` (positions among these samples) on the networks' scale."""
+        return self.source.read(self.rows[np.asarray(idx, dtype=np.int64)])
+
+
+def is_count_matrix(adata: AnnData, layer: str | None, rows: np.ndarray | None = None, *,
+                    chunk_size: int = CHUNK_ROWS) -> bool:
+    """:func:`~scsynth.model._base.detect_count_data` over ``rows`` (all when ``None``), a chunk at a time.
+
+    The same answer as on the whole matrix (whole numbers in every chunk), without a copy of it: backed data
+    is read ``chunk_size`` rows at a time, in-memory data is sliced.
+    """
+    n_obs = adata.n_obs
+    if rows is not None and len(rows) == n_obs and (np.asarray(rows) == np.arange(n_obs)).all():
+        rows = None
+    if rows is None and not is_backed(adata):
+        return detect_count_data(get_matrix(adata, layer))  # as stored: no copy
+    total = n_obs if rows is None else len(rows)
+    for start in range(0, total, chunk_size):
+        stop = min(start + chunk_size, total)
+        part = slice(start, stop) if rows is None else np.asarray(rows)[start:stop]
+        if not detect_count_data(read_rows(adata, layer, part)):
+            return False
+    return True
 
 
 def draw_sets(rng: np.random.Generator, pool: np.ndarray, n_sets: int, size: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from safetensors.numpy import save_file as save_arrays
 from safetensors.torch import load_file as load_weights
 from safetensors.torch import save_file as save_weights
 
+from ..data._matrix import is_backed
 from ._serialize import decode, encode
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ def write_model_dir(model: Any, dir_path: str | os.PathLike, *, overwrite: bool,
     foreign = _check_target(target, overwrite)
     if save_anndata and model.adata is None:
         raise ValueError("This model was loaded without its AnnData, so save_anndata=True has nothing to save.")
+    if save_anndata and is_backed(model.adata):
+        where = getattr(model.adata, "filename", None) or "several files (an AnnCollection)"
+        raise ValueError(f"This model's AnnData is on disk ({where}): save_anndata=True would copy all of it into "
+                         "the model directory and load it into memory later. Save without it and load with "
+                         "adata=anndata.read_h5ad(path, backed='r').")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))

@@ -15,10 +15,11 @@ from scvi.data.fields import CategoricalObsField, LayerField
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, check_label_sizes, check_obs_key, get_matrix
+from ..data._matrix import as_anndata, is_backed, row_sums
 from ..data._validate import check_anndata, check_int, examples
 from ..module import ScGANModule
 from ._base import GANModelBase, resolve_is_count_data
-from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition, scale_to_library
+from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 
 
 class ScGAN(GANModelBase):
@@ -119,6 +120,8 @@ class ScGAN(GANModelBase):
         adata
             Cells x genes. Counts (or non-negative normalised expression with ``is_count_data=False``),
             dense or sparse; each cell is library-size normalised inside the model.
+            May be backed (``anndata.read_h5ad(path, backed="r")``) or an AnnCollection: cells are then
+            read from disk batch by batch, never all at once (see :doc:`/scale`).
         layer
             Layer holding the values; ``adata.X`` when ``None``.
         labels_key
@@ -137,6 +140,7 @@ class ScGAN(GANModelBase):
         KeyError
             ``layer`` or ``labels_key`` not found.
         """
+        adata = as_anndata(adata)  # an AnnCollection: scvi's adapter, reading cells from its files
         check_anndata(adata)
         is_count_data = resolve_is_count_data(adata, layer, is_count_data)
         setup_method_args = cls._get_setup_method_args(**locals())
@@ -182,8 +186,11 @@ class ScGAN(GANModelBase):
             check_label_sizes(names, min_cells=self._min_cells_per_label, key=self.labels_key)
 
     def _on_trained(self, train_indices: np.ndarray) -> None:
-        x = get_matrix(self.adata, self.registry_["setup_args"].get("layer"))
-        totals = np.asarray(x[train_indices].sum(axis=1)).ravel().astype(np.float32)
+        layer = self.registry_["setup_args"].get("layer")
+        if is_backed(self.adata):  # on disk: one pass in chunks of cells
+            totals = row_sums(self.adata, layer)[train_indices].astype(np.float32)
+        else:
+            totals = np.asarray(get_matrix(self.adata, layer)[train_indices].sum(axis=1)).ravel().astype(np.float32)
         self.train_library_sizes_ = totals
         self.train_label_codes_ = self._label_codes()[train_indices].astype(np.int64)
 
@@ -266,10 +273,14 @@ class ScGAN(GANModelBase):
         codes, library = self._resolve_labels(n_obs, labels, rng)
         gen = torch.Generator().manual_seed(seed)
         lab_tensor = torch.as_tensor(codes) if self.module.conditional else None
-        normalized = self.module.sample(n_obs, lab_tensor, generator=gen, batch_size=batch_size)
         lib_size = self.module.normalize.library_size
-        uniforms = torch.rand(normalized.shape, generator=gen) if self.is_count_data else None
-        values = scale_to_library(normalized, library, lib_size, counts=self.is_count_data, uniforms=uniforms)
+        # each batch is sparsified as it is generated; the rounding uniforms continue rng's stream (after the
+        # labels and library sizes), one per positive entry in cell order
+        cells = GeneratedCells(n_obs, self.module.n_input, counts=self.is_count_data, model_name=type(self).__name__)
+        self.module.sample(
+            n_obs, lab_tensor, generator=gen, batch_size=batch_size, normalize=False,
+            on_batch=lambda start, raw: cells.add_profiles(raw, library[start:start + len(raw)], rng=rng),
+        )
         obs = pd.DataFrame({"library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
         if self.module.conditional:
             obs.insert(0, self.labels_key, pd.Categorical.from_codes(codes, categories=self.label_categories))
@@ -280,5 +291,4 @@ class ScGAN(GANModelBase):
             "is_count_data": self.is_count_data,
             "n_generator_steps": int(self.n_generator_steps_),
         })
-        return generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=self.is_count_data,
-                                 uns=uns)
+        return cells.anndata(var_names=self.var_names_, obs=obs, uns=uns)

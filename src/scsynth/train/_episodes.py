@@ -26,7 +26,9 @@ class EpisodeBatches(IterableDataset):
     Parameters
     ----------
     x
-        Samples x genes, already on the networks' scale (``log1p`` of normalised expression).
+        Samples x genes, already on the networks' scale (``log1p`` of normalised expression), dense or
+        sparse; or a row reader (an object with ``shape`` and ``read(idx)`` returning those rows, dense
+        float32, on that scale), so that data too large for memory (a backed AnnData) are read batch by batch.
     groups
         Integer group code of each sample (``-1``: not used).
     n_refs
@@ -48,7 +50,12 @@ class EpisodeBatches(IterableDataset):
         seed: int,
     ) -> None:
         super().__init__()
-        self.x = sparse.csr_matrix(x, dtype=np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
+        if callable(getattr(x, "read", None)):  # a row reader: nothing is copied, rows are read per batch
+            self.x = x
+        elif sparse.issparse(x):
+            self.x = sparse.csr_matrix(x, dtype=np.float32)
+        else:
+            self.x = np.asarray(x, dtype=np.float32)
         groups = np.asarray(groups)
         self.members = {int(g): np.flatnonzero(groups == g) for g in np.unique(groups) if g >= 0}
         eligible = [g for g, m in self.members.items() if len(m) >= 2]
@@ -68,6 +75,8 @@ class EpisodeBatches(IterableDataset):
         return -(-self.n_batches // rank_and_world()[1])
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
+        if callable(getattr(self.x, "read", None)):
+            return np.asarray(self.x.read(idx), dtype=np.float32)
         rows = self.x[idx]
         return rows.toarray() if sparse.issparse(rows) else rows
 
@@ -90,12 +99,14 @@ class EpisodeBatches(IterableDataset):
             other_group = rng.choice(self.eligible[self.eligible != g])
             negatives[i] = rng.choice(self.members[int(other_group)])
         genes = self.x.shape[1]
-        ref_x = self._rows(refs.ravel()).reshape(b, n_max, genes)
+        # one read for the batch (a backed file is read once, in row order); the same rows as three reads
+        rows = self._rows(np.concatenate([targets, refs.ravel(), negatives]))
+        ref_x = rows[b: b + b * n_max].reshape(b, n_max, genes)
         return {
-            TARGET: torch.as_tensor(self._rows(targets)),
+            TARGET: torch.as_tensor(rows[:b]),
             REFS: torch.as_tensor(ref_x),
             MASK: torch.as_tensor(mask),
-            NEGATIVE: torch.as_tensor(self._rows(negatives)),
+            NEGATIVE: torch.as_tensor(rows[b + b * n_max:]),
             GROUP: torch.as_tensor(groups.astype(np.int64)),
         }
 

@@ -10,6 +10,7 @@ import torch
 from scipy import sparse
 from torch.utils.data import DataLoader, IterableDataset
 
+from ..data._matrix import BackedRows
 from ..module._genesys import LIBRARY_KEY, TRAJECTORY_KEY, X_KEY
 
 
@@ -31,7 +32,8 @@ class TrajectoryBatches(IterableDataset):
     Parameters
     ----------
     x
-        Cells x genes (dense or CSR), all cells of the AnnData.
+        Cells x genes (dense or CSR), all cells of the AnnData, or
+        :class:`~scsynth.data._matrix.BackedRows` for cells on disk (the same batches, read per batch).
     pools
         ``pools[r][t]`` = indices (into ``x``) of the cells that may stand at step ``t`` of row ``r``.
     rows
@@ -61,7 +63,8 @@ class TrajectoryBatches(IterableDataset):
         fixed: bool = False,
     ) -> None:
         super().__init__()
-        self.x = sparse.csr_matrix(x) if sparse.issparse(x) else np.asarray(x)
+        # backed cells (BackedRows) stay on disk; each batch reads its rows (in file order, then reordered)
+        self.x = x if isinstance(x, BackedRows) else sparse.csr_matrix(x) if sparse.issparse(x) else np.asarray(x)
         self.pools, self.rows = pools, np.asarray(rows, dtype=np.int64)
         self.n_batches, self.batch_size = int(n_batches), int(batch_size)
         self.seed, self.passes, self.fixed = int(seed), int(start_pass), fixed
