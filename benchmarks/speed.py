@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from _common import (  # noqa: E402
+    RESULTS,
     PeakRSS,
     immune_counts,
     machine,
@@ -266,7 +267,11 @@ def main() -> None:
     if args.baseline:
         cols += ["seconds_baseline", "cells_per_s_baseline", "peak_extra_MB_baseline", "speedup"]
     print(markdown_table(gen_rows, cols))
-    path = write_json("speed_quick" if args.quick else "speed", {
+    name = "speed_quick" if args.quick else "speed"
+    if args.skip_training:  # keep the training figures of the last full run
+        previous = RESULTS / f"{name}.json"
+        train_rows = json.loads(previous.read_text()).get("training", []) if previous.exists() else []
+    path = write_json(name, {
         "machine": machine(), "training": train_rows, "generation": gen_rows,
         "targets": {"scgan_generation_cells_per_s": 50_000, "genesys_generation_cells_per_s": 20_000,
                     "memory_ratio": 3}})

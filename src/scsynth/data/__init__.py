@@ -8,7 +8,16 @@ from ._gene_sets import read_gene_sets
 from ._grn import control_grns, read_grn, tf_list, top_k_grn
 from ._infer_grn import infer_grn
 from ._matched_gene_sets import MatchedGeneSets, match_gene_sets
-from ._matrix import BackedRows, as_anndata, check_values, get_matrix, iter_row_chunks, normalize_total, read_rows, row_sums
+from ._matrix import (
+    BackedRows,
+    as_anndata,
+    check_values,
+    get_matrix,
+    iter_row_chunks,
+    normalize_total,
+    read_rows,
+    row_sums,
+)
 from ._prepare_grn import PreparedGRN, prepare_grn
 from ._time_steps import as_time_steps
 from ._validate import check_expression, check_label_sizes, check_obs_key
