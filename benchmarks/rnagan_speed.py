@@ -43,6 +43,7 @@ import warnings
 import anndata
 import numpy as np
 from _common import HERE, RESULTS, PeakRSS, machine, markdown_table, resample, write_json, write_markdown
+from rnagan import split_by_group  # the same stratified held-out split as the RNAGAN benchmark
 from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -148,15 +149,6 @@ def speed(n_obs: int, n_genes: int, n_queries: int, steps: int, repeats: int, pa
 
 
 # -- accuracy ------------------------------------------------------------------------------------------------
-def split_by_group(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for g in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == g))
-        test[idx[: max(1, round(fraction * len(idx)))]] = True
-    return np.flatnonzero(~test), np.flatnonzero(test)
-
-
 def accuracy(steps: int, draw_seeds: int, seed: int) -> dict:
     adata = scsynth.data.pbmc68k_normalized()
     labels = adata.obs["bulk_labels"].astype(str).to_numpy()
