@@ -1,73 +1,146 @@
-"""ScGAN vs scVI realism for the same CPU wall-clock budget, on held-out real cells.
+"""Realism per CPU-minute: every generator against held-out real cells, a strong non-deep peer and scVI.
 
 Usage::
 
-    python benchmarks/realism.py                 # 240 s of training per model and dataset
-    python benchmarks/realism.py --budget 30     # a quick run
+    python benchmarks/realism.py                                  # everything: 240 s and 1200 s, seeds 0 1 2
+    python benchmarks/realism.py --budgets 240 --seeds 0 --models ScGAN NB-copula --datasets pbmc68k_reduced
+    python benchmarks/realism.py --quick                          # 20 s budgets, one seed: checks the script
+    python benchmarks/realism.py --summarize                      # tables and figure from the stored runs
 
-Datasets: ``pbmc68k_reduced`` (normalised expression, 10 cell types) and the bundled 559 immune cells
-(raw counts, 1000 highly variable genes chosen on the training cells). 30% of the cells are held out.
-Each model trains for the same wall-clock budget (Lightning ``max_time``) on the same training cells,
-then generates as many cells as there are held-out cells:
+Datasets (each with a held-out split the models never see):
 
-- ``ScGAN``: unconditional; ``cscGAN``: conditional on the cell type, with the held-out labels;
-- ``scVI prior``: z ~ N(0, I), library sizes of training cells, negative-binomial samples;
-- ``scVI posterior predictive`` (reference, not a simulator from scratch): samples of the training
-  cells' posteriors.
+- ``pbmc68k_reduced``: 700 cells, 765 genes, normalised values (no counts ship), 10 cell types
+  (``bulk_labels``); 30% held out.
+- ``immune_559``: the bundled 559 immune cells, raw counts, 1000 HVGs chosen on the training cells; 30%
+  held out; no labels.
+- ``myoblast``: the HSMM myoblast time course (FPKM, 2000 genes, 4 time points); 40% of each (label, time)
+  group held out, as ``benchmarks/genesys.py``.
+- ``geuvadis``: 85 GEUVADIS lymphoblastoid bulk samples (counts), the 2000 most variable genes of the
+  training samples; 30% of each sex held out.
 
-All are scored with :func:`scsynth.metrics.realism` against the held-out cells (control = two halves of
-the held-out cells). Writes ``benchmarks/results/realism.json`` and prints a markdown table.
+Models: ``ScGAN`` (unconditional), ``cscGAN`` (conditional on the labels), ``GRouNdGAN`` (GRN inferred from
+the training cells), ``GeneSys`` (myoblast blueprint), ``RNAGAN`` (pseudo-samples of each held-out
+sample's group), the **NB-copula** peer (``_nb_copula.py``: scDesign2's recipe, per label where there are
+labels, else per k-means cluster of the training cells, 8 clusters; fitting is not budgeted, its seconds are reported), ``scVI prior`` and ``scVI posterior predictive``
+(a reference: samples of the training cells' posteriors). Each trains for the same wall-clock budget
+(Lightning ``max_time``) on the same training cells and generates as many cells as are held out
+(conditional models with the held-out labels). ``--variant`` adds a model with other training options, for
+ablations (e.g. ``--variant "ScGAN no EMA" ScGAN '{"ema_decay": null}'``).
+
+Scores (:func:`scsynth.metrics.realism`, control = two halves of the held-out cells; plus
+:func:`scsynth.metrics.library_size_distance` and, with labels, :func:`scsynth.metrics.label_lfc_agreement`
+of the top-20 markers per label). Runs accumulate in ``benchmarks/results/realism.json`` keyed by
+(dataset, model, budget, seed), so subsets can be run separately; ``realism.md`` holds the medians over
+seeds and ``realism.png`` plots RF AUROC against training seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import anndata
 import numpy as np
+import pandas as pd
 import scanpy as sc
-import scvi
 import torch
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import immune_counts, machine, markdown_table, write_json  # noqa: E402
+from _common import RESULTS, immune_counts, machine, markdown_table, write_json, write_markdown  # noqa: E402
 
 import scsynth  # noqa: E402
 
-METRICS = ["rf_auroc", "mmd", "milisi", "cosine_centroid", "gene_mean_corr", "gene_corr_corr"]
+METRICS = ["rf_auroc", "mmd", "milisi", "cosine_centroid", "gene_mean_corr", "gene_var_corr", "gene_zero_frac_corr",
+           "gene_corr_corr"]
+
+
+@dataclass
+class Split:
+    train: anndata.AnnData
+    held_out: anndata.AnnData
+    labels_key: str | None
+    counts: bool
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+def _held_out_mask(n: int, rng: np.random.Generator, fraction: float = 0.3, strata=None) -> np.ndarray:
+    test = np.zeros(n, dtype=bool)
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    for members in groups:
+        test[rng.choice(members, size=int(round(fraction * len(members))), replace=False)] = True
+    return test
+
+
+def _hvg_on_train(train, held_out, n_top):
+    hvg = sc.pp.highly_variable_genes(train, flavor="seurat_v3", n_top_genes=n_top, inplace=False)
+    genes = train.var_names[hvg["highly_variable"].to_numpy()]
+    train, held_out = train[:, genes].copy(), held_out[:, genes].copy()
+    return train[np.asarray(train.X.sum(1)).ravel() > 0].copy(), held_out
 
 
 def datasets(seed: int) -> dict[str, tuple[anndata.AnnData, anndata.AnnData, str | None, bool]]:
+    """pbmc68k_reduced and immune_559 as (train, held_out, labels_key, is_count_data), 30% held out."""
     rng = np.random.default_rng(seed)
     out = {}
-    pbmc = scsynth.data.pbmc68k_normalized()
-    immune = immune_counts(n_genes=None)
-    for name, adata, key, counts in (("pbmc68k_reduced", pbmc, "bulk_labels", False), ("immune_559", immune, None, True)):
-        test = np.zeros(adata.n_obs, dtype=bool)
-        test[rng.choice(adata.n_obs, size=int(0.3 * adata.n_obs), replace=False)] = True
+    for name, adata, key, counts in (("pbmc68k_reduced", scsynth.data.pbmc68k_normalized(), "bulk_labels", False),
+                                     ("immune_559", immune_counts(n_genes=None), None, True)):
+        test = _held_out_mask(adata.n_obs, rng)
         train, held_out = adata[~test].copy(), adata[test].copy()
         if adata.n_vars > 1000:  # HVGs chosen on the training cells only
-            hvg = sc.pp.highly_variable_genes(train, flavor="seurat_v3", n_top_genes=1000, inplace=False)
-            genes = train.var_names[hvg["highly_variable"].to_numpy()]
-            train, held_out = train[:, genes].copy(), held_out[:, genes].copy()
-            keep = np.asarray(train.X.sum(1)).ravel() > 0
-            train = train[keep].copy()
+            train, held_out = _hvg_on_train(train, held_out, 1000)
         out[name] = (train, held_out, key, counts)
     return out
 
 
-def scgan(train, held_out, key, counts, budget, seed, conditional):
+def myoblast(seed: int) -> Split:
+    from genesys import BLUEPRINT, split
+
+    adata = scsynth.data.hsmm_myoblast()
+    train_idx, val_idx, test_idx = split(adata, seed)
+    train = adata[np.sort(np.concatenate([train_idx, val_idx]))].copy()
+    held_out = adata[test_idx].copy()
+    in_blueprint = {(lab, t + 1) for _, row in BLUEPRINT.iterrows() for t, lab in enumerate(row)}
+    keep = [(lab, t) in in_blueprint for lab, t in zip(held_out.obs["label"].astype(str), held_out.obs["time"],
+                                                       strict=True)]
+    held_out = held_out[np.asarray(keep)].copy()
+    for a in (train, held_out):
+        a.obs["label_time"] = a.obs["label"].astype(str) + "@" + a.obs["time"].astype(str)
+    return Split(train, held_out, "label_time", False)
+
+
+def geuvadis(seed: int) -> Split:
+    adata = scsynth.data.geuvadis_lcl()
+    test = _held_out_mask(adata.n_obs, np.random.default_rng(seed), strata=adata.obs["sex"].to_numpy())
+    train, held_out = _hvg_on_train(adata[~test].copy(), adata[test].copy(), 2000)
+    return Split(train, held_out, "sex", True)
+
+
+def load_splits(names: list[str], seed: int) -> dict[str, Split]:
+    out = {}
+    if {"pbmc68k_reduced", "immune_559"} & set(names):
+        out.update({k: Split(*v) for k, v in datasets(seed).items() if k in names})
+    if "myoblast" in names:
+        out["myoblast"] = myoblast(seed)
+    if "geuvadis" in names:
+        out["geuvadis"] = geuvadis(seed)
+    return out
+
+
+# -- models --------------------------------------------------------------------------------------------------------
+def scgan(train, held_out, key, counts, budget, seed, conditional, **train_kwargs):
     adata = train.copy()
     scsynth.model.ScGAN.setup_anndata(adata, labels_key=key if conditional else None, is_count_data=counts)
     model = scsynth.model.ScGAN(adata)
+    options = {"train_size": 1.0, **train_kwargs}
     start = time.perf_counter()
-    model.train(max_steps=10**7, batch_size=64, train_size=1.0, seed=seed, max_time={"seconds": budget},
-                enable_progress_bar=False)
+    model.train(max_steps=10**7, seed=seed, max_time={"seconds": budget}, enable_progress_bar=False, **options)
     seconds = time.perf_counter() - start
     labels = list(held_out.obs[key].astype(str)) if conditional else None
     cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
@@ -75,6 +148,8 @@ def scgan(train, held_out, key, counts, budget, seed, conditional):
 
 
 def scvi_models(train, held_out, budget, seed):
+    import scvi
+
     adata = train.copy()
     adata.X = sparse.csr_matrix(adata.X)
     scvi.settings.seed = seed
@@ -96,50 +171,217 @@ def scvi_models(train, held_out, budget, seed):
     post = model.posterior_predictive_sample(adata, indices=idx, n_samples=1)
     post = post.todense() if hasattr(post, "todense") else np.asarray(post)
     var = train.var[[]].copy()
+    steps = int(model.history["train_loss"].shape[0])
     return (
-        {"cells": anndata.AnnData(sparse.csr_matrix(prior), var=var), "train_seconds": seconds,
-         "steps": int(model.history["train_loss"].shape[0])},
+        {"cells": anndata.AnnData(sparse.csr_matrix(prior), var=var), "train_seconds": seconds, "steps": steps},
         {"cells": anndata.AnnData(sparse.csr_matrix(np.asarray(post).reshape(len(idx), -1)), var=var),
-         "train_seconds": seconds, "steps": int(model.history["train_loss"].shape[0])},
+         "train_seconds": seconds, "steps": steps},
     )
 
 
+def run_scgan(split: Split, budget: float, seed: int, **kw) -> dict:
+    return scgan(split.train, split.held_out, split.labels_key, split.counts, budget, seed, conditional=False, **kw)
+
+
+def run_cscgan(split: Split, budget: float, seed: int, **kw) -> dict:
+    return scgan(split.train, split.held_out, split.labels_key, split.counts, budget, seed, conditional=True, **kw)
+
+
+def run_groundgan(split: Split, budget: float, seed: int, **kw) -> dict:
+    from groundgan_realism import groundgan
+
+    return groundgan(split.train, split.held_out, split.counts, budget, seed, **kw)
+
+
+def run_genesys(split: Split, budget: float, seed: int, **kw) -> dict:
+    from genesys import matched, train_genesys
+
+    model, seconds = train_genesys(split.train.copy(), budget, seed, **kw)
+    cells = matched(model.generate(max(200, split.held_out.n_obs), seed=seed), split.held_out, seed)
+    cells.obs["label_time"] = cells.obs["label"].astype(str) + "@" + cells.obs["time"].astype(str)
+    return {"cells": cells, "train_seconds": seconds, "steps": model.n_epochs_trained_}
+
+
+def run_rnagan(split: Split, budget: float, seed: int, **kw) -> dict:
+    from rnagan_realism import pseudo_samples
+
+    return pseudo_samples(split.train, split.held_out, split.labels_key, budget, seed, **kw)
+
+
+def run_copula(split: Split, budget: float, seed: int, **kw) -> dict:
+    from _nb_copula import fit_sample
+
+    if split.labels_key is None:  # scDesign2 fits per cell type: without labels, per k-means cluster
+        kw = {"n_clusters": 8, **kw}
+    start = time.perf_counter()
+    cells = fit_sample(split.train, split.held_out.n_obs, labels_key=split.labels_key,
+                       condition=None if split.labels_key is None else split.held_out.obs[split.labels_key].astype(str),
+                       is_count_data=split.counts, seed=seed, **kw)
+    return {"cells": cells, "train_seconds": time.perf_counter() - start, "steps": 0}
+
+
+_SCVI_CACHE: dict = {}
+
+
+def run_scvi(which: int) -> Callable[..., dict]:
+    def run(split: Split, budget: float, seed: int) -> dict:
+        key = (id(split), budget, seed)
+        if key not in _SCVI_CACHE:  # one training gives both the prior and the posterior samples
+            _SCVI_CACHE.clear()
+            _SCVI_CACHE[key] = scvi_models(split.train, split.held_out, budget, seed)
+        return _SCVI_CACHE[key][which]
+
+    return run
+
+
+# name -> (runner, datasets it runs on, whether it needs labels)
+MODELS: dict[str, tuple[Callable[..., dict], tuple[str, ...], dict]] = {
+    "ScGAN": (run_scgan, ("pbmc68k_reduced", "immune_559"), {}),
+    "cscGAN": (run_cscgan, ("pbmc68k_reduced",), {}),
+    "GRouNdGAN": (run_groundgan, ("pbmc68k_reduced", "immune_559"), {}),
+    "GeneSys": (run_genesys, ("myoblast",), {}),
+    "RNAGAN": (run_rnagan, ("geuvadis",), {}),
+    "NB-copula": (run_copula, ("pbmc68k_reduced", "immune_559", "myoblast", "geuvadis"), {}),
+    "scVI prior": (run_scvi(0), ("pbmc68k_reduced", "immune_559"), {}),
+    "scVI posterior predictive": (run_scvi(1), ("pbmc68k_reduced", "immune_559"), {}),
+}
+
+
+# -- scoring -------------------------------------------------------------------------------------------------------
+def score(split: Split, cells: anndata.AnnData, repeats: int, seed: int) -> dict:
+    held_out = split.held_out
+    cells = cells[:, held_out.var_names] if not cells.var_names.equals(held_out.var_names) else cells
+    table = scsynth.metrics.realism(held_out, cells, n_repeats=repeats, seed=seed).set_index("metric")
+    row = {"m": int(table["n_cells"].iloc[0])}
+    for metric in METRICS:
+        row[metric] = float(table.loc[metric, "value"])
+        row[f"{metric}/ctrl"] = float(table.loc[metric, "ratio"])
+        row[f"{metric}_control"] = float(table.loc[metric, "control"])
+    lib = scsynth.metrics.library_size_distance(held_out, cells, seed=seed)
+    row.update(libsize_w1=lib["distance"], libsize_w1_control=lib["control"], libsize_median_ratio=lib["median_ratio"])
+    if split.labels_key is not None:
+        lfc = scsynth.metrics.label_lfc_agreement(held_out, cells, split.labels_key, seed=seed)
+        for part, sub in lfc.groupby("set"):
+            suffix = "" if part == "generated" else "_control"
+            row[f"marker_lfc_ratio{suffix}"] = float(sub["median_ratio"].median())
+            row[f"marker_lfc_within{suffix}"] = float(sub["frac_within"].mean())
+        row["labels_annotated"] = bool(lfc.attrs["annotated"])
+    return row
+
+
+# -- results -------------------------------------------------------------------------------------------------------
+def load_runs(name: str) -> list[dict]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    payload = json.loads(path.read_text())
+    return payload.get("runs", [])
+
+
+def merge(runs: list[dict], new: dict) -> list[dict]:
+    key = ("dataset", "model", "budget_s", "seed")
+    return [r for r in runs if tuple(r.get(k) for k in key) != tuple(new[k] for k in key)] + [new]
+
+
+SUMMARY = ["rf_auroc", "rf_auroc_control", "mmd/ctrl", "milisi", "milisi_control", "libsize_w1/ctrl",
+           "libsize_median_ratio", "gene_mean_corr", "gene_var_corr", "gene_zero_frac_corr", "gene_corr_corr",
+           "marker_lfc_ratio", "marker_lfc_ratio_control", "marker_lfc_within"]
+
+
+def summarize(runs: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(runs)
+    if frame.empty:
+        return frame
+    frame["libsize_w1/ctrl"] = frame["libsize_w1"] / frame["libsize_w1_control"]
+    frame["steps_n"] = pd.to_numeric(frame["steps"].astype(str).str.split("+").str[-1], errors="coerce")
+    cols = [c for c in ["train_seconds", "steps_n", *SUMMARY] if c in frame]
+    grouped = frame.groupby(["dataset", "budget_s", "model"], sort=False)
+    table = grouped[cols].median()
+    table["seeds"] = grouped["seed"].nunique()
+    return table.reset_index()
+
+
+def figure(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        sub = table[table["dataset"] == name]
+        for model, rows in sub.groupby("model", sort=False):
+            rows = rows.sort_values("train_seconds")
+            ax.plot(rows["train_seconds"], rows["rf_auroc"], "o-", label=model)
+        ax.axhline(float(sub["rf_auroc_control"].median()), color="grey", ls="--", lw=1, label="real vs real")
+        ax.set(title=name, xlabel="CPU training seconds (2 cores)", ylabel="RF AUROC (0.5 = indistinguishable)",
+               xscale="log", ylim=(0.45, 1.02))
+    axes[0][-1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(runs: list[dict], info: dict, name: str = "realism") -> str:
+    table = summarize(runs)
+    if table.empty:
+        return "No runs yet."
+    figure(table, RESULTS / f"{name}.png")
+    columns = ["dataset", "budget_s", "model", "seeds", "train_seconds", "steps_n", *SUMMARY]
+    rows = table.to_dict(orient="records")
+    text = (f"Medians over seeds; held-out real cells; ratio columns are value / split-half control. Machine: "
+            f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
+            + markdown_table(rows, [c for c in columns if c in table]))
+    write_markdown(name, text)
+    return text
+
+
+# -- main ----------------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=240, help="training seconds per model and dataset")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budgets", type=float, nargs="+", default=[240, 1200], help="training seconds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--models", nargs="+", default=None, help=f"of {list(MODELS)} (default: all)")
+    parser.add_argument("--datasets", nargs="+", default=["pbmc68k_reduced", "immune_559", "myoblast", "geuvadis"])
+    parser.add_argument("--variant", nargs=3, action="append", default=[], metavar=("NAME", "BASE", "JSON"),
+                        help="a model BASE trained with other options (JSON of train() keywords)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each realism comparison")
+    parser.add_argument("--quick", action="store_true", help="20 s budgets, seed 0, 2 repeats (to realism_quick.*)")
+    parser.add_argument("--out", default="realism", help="results name: benchmarks/results/<out>.json/.md/.png")
+    parser.add_argument("--summarize", action="store_true", help="only rewrite the tables and figure")
     args = parser.parse_args()
+    if args.quick:
+        args.budgets, args.seeds, args.repeats = [20], [0], 2
+        args.out = "realism_quick" if args.out == "realism" else args.out
     scsynth.settings.verbosity = "warning"
-    scvi.settings.verbosity = 30
-    # pbmc68k_reduced ships normalised values only: scVI's negative binomial then warns at every step that
-    # the values are not integers. That is the peer's limitation on this dataset, reported in the docs.
-    warnings.filterwarnings("ignore", message=".*value argument must be within the support.*")
-    warnings.filterwarnings("ignore", message=".*does not contain unnormalized count data.*")
-    rows, tables = [], {}
-    for name, (train, held_out, key, counts) in datasets(args.seed).items():
-        print(f"== {name}: {train.n_obs} training cells, {held_out.n_obs} held out, {train.n_vars} genes", flush=True)
-        runs = {"ScGAN": scgan(train, held_out, key, counts, args.budget, args.seed, conditional=False)}
-        if key is not None:
-            runs["cscGAN"] = scgan(train, held_out, key, counts, args.budget, args.seed, conditional=True)
-        runs["scVI prior"], runs["scVI posterior predictive"] = scvi_models(train, held_out, args.budget, args.seed)
-        for model_name, run in runs.items():
-            table = scsynth.metrics.realism(held_out, run["cells"], n_repeats=args.repeats, seed=args.seed)
-            tables[f"{name}/{model_name}"] = table.to_dict(orient="records")
-            row = {"dataset": name, "model": model_name, "train_s": run["train_seconds"], "steps/epochs": run["steps"]}
-            for metric in METRICS:
-                rec = table.set_index("metric").loc[metric]
-                row[metric] = float(rec["value"])
-                row[f"{metric}/ctrl"] = float(rec["ratio"])
-            row["m"] = int(table["n_cells"].iloc[0])
-            rows.append(row)
-            print(f"  {model_name:27s} rf_auroc {row['rf_auroc']:.3f}  mmd/ctrl {row['mmd/ctrl']:.2f}  "
-                  f"milisi {row['milisi']:.3f}", flush=True)
-    columns = ["dataset", "model", "train_s", "steps/epochs", "m", "rf_auroc", "rf_auroc/ctrl", "mmd", "mmd/ctrl",
-               "milisi", "milisi/ctrl", "cosine_centroid/ctrl", "gene_mean_corr", "gene_corr_corr"]
-    print("\n" + markdown_table(rows, columns))
-    path = write_json("realism", {"machine": machine(), "budget_s": args.budget, "rows": rows, "tables": tables})
-    print(f"\nwrote {path}")
+    warnings.filterwarnings("ignore")  # scVI on normalised values warns at every step (the peer's limitation)
+    models = dict(MODELS)
+    for name, base, options in args.variant:
+        runner, where, _ = MODELS[base]
+        models[name] = (runner, where, json.loads(options))
+    chosen = args.models or list(MODELS) + [v[0] for v in args.variant]
+    runs = load_runs(args.out)
+    if not args.summarize:
+        for seed in args.seeds:
+            splits = load_splits(args.datasets, seed)
+            for budget in args.budgets:
+                for name, split in splits.items():
+                    print(f"== seed {seed}, {budget:g} s, {name}: {split.train.n_obs} training, "
+                          f"{split.held_out.n_obs} held out, {split.train.n_vars} genes", flush=True)
+                    for model in chosen:
+                        runner, where, options = models[model]
+                        if name not in where:
+                            continue
+                        run = runner(split, budget, seed, **options)
+                        row = {"dataset": name, "model": model, "budget_s": budget, "seed": seed,
+                               "train_seconds": run["train_seconds"], "steps": str(run["steps"]),
+                               **score(split, run["cells"], args.repeats, seed)}
+                        runs = merge(runs, row)
+                        write_json(args.out, {"machine": machine(), "runs": runs})
+                        print(f"  {model:27s} rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f})  "
+                              f"mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}", flush=True)
+    print("\n" + report(runs, machine(), args.out))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def use_baseline() -> None:
     import scsynth.model._rnagan as rnagan_module
     from scsynth.data import get_matrix
     from scsynth.model import RNAGAN
-    from scsynth.model._base import detect_count_data
+    from scsynth.model._inputs import detect_count_data
 
     real_check = rnagan_module.check_expression
 

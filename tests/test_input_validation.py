@@ -14,7 +14,7 @@ from scipy import sparse
 
 import scsynth
 from scsynth.model import RNAGAN, GeneSys, GRouNdGAN, ScGAN
-from scsynth.model._base import check_same_genes, genes_by_name
+from scsynth.model._inputs import check_same_genes, genes_by_name
 
 from .conftest import branching_counts, rnagan_samples
 

@@ -22,3 +22,6 @@ NORMALIZED_SCALE = 10_000
 #: Keys of an RNAGAN episode batch: target profiles, reference sets (padded), their mask, other-group targets,
 #: and the group of each episode.
 EPISODE_TARGET, EPISODE_REFS, EPISODE_MASK, EPISODE_NEGATIVE, EPISODE_GROUP = "target", "refs", "mask", "negative", "group"
+
+#: history key of the realism checks of ``train(monitor_realism=...)`` (train and pl read it)
+REALISM_KEY = "realism_validation"

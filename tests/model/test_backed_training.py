@@ -13,7 +13,7 @@ from scipy import sparse
 from scsynth.data import check_expression
 from scsynth.data._matrix import BackedRows, iter_row_chunks, read_rows, row_sums
 from scsynth.model import GeneSys, ScGAN
-from scsynth.model._base import resolve_is_count_data
+from scsynth.model._inputs import resolve_is_count_data
 
 from ..conftest import BRANCHING_BLUEPRINT, SMALL, SMALL_GS, branching_counts
 

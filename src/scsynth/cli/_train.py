@@ -30,7 +30,7 @@ def train_groundgan(args: argparse.Namespace) -> None:
     from .. import settings
     from ..data import infer_grn, tf_list
     from ..model import GRouNdGAN
-    from ..model._base import split_indices
+    from ..model._inputs import split_indices
 
     settings.seed = args.seed
     check_out_dir(args.out, args.overwrite)

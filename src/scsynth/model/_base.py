@@ -9,7 +9,6 @@ from typing import Any, Self
 
 import anndata
 import numpy as np
-from scipy import sparse
 import torch
 from anndata import AnnData
 from scvi.dataloaders import DataSplitter
@@ -17,112 +16,20 @@ from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
 
 from .._settings import settings
-from ..data._matrix import as_anndata, check_backed, check_values, get_matrix, is_backed, iter_row_chunks
-from ..data._validate import examples, check_anndata, check_int, check_not_empty, check_unique_var_names
-from ..train import DivergenceGuard, GeneratorStepProgressBar, WGANGPTrainingPlan
-from ._training import TrainingMixin
+from ..data._matrix import as_anndata
+from ..data._validate import check_int
+from ..train import REALISM_KEY, DivergenceGuard, GeneratorStepProgressBar, WGANGPTrainingPlan
+
+# detect_count_data and resolve_is_count_data are re-exported: GRouNdGAN's model imports them from here
+from ._inputs import (  # noqa: F401
+    check_same_genes,
+    detect_count_data,
+    genes_by_name,
+    resolve_is_count_data,
+    split_indices,
+)
 from ._save_load import ADATA_FILE, read_model_dir, write_model_dir
-
-
-def split_indices(
-    n_obs: int, train_size: float, validation_size: float | None, seed: int, strata: np.ndarray | None = None
-) -> list[np.ndarray]:
-    """Train / validation / test indices; stratified by ``strata`` so that rare labels keep training cells."""
-    if not 0 < train_size <= 1:
-        raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
-    validation_size = 1 - train_size if validation_size is None else validation_size
-    if validation_size < 0 or train_size + validation_size > 1 + 1e-9:
-        raise ValueError(f"train_size + validation_size must be <= 1, got {train_size} + {validation_size}.")
-    rng = np.random.default_rng(seed)
-    groups = [np.arange(n_obs)] if strata is None else [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for members in groups:
-        perm = rng.permutation(members)
-        n_train = int(np.ceil(train_size * len(perm)))
-        n_val = min(int(np.floor(validation_size * len(perm))), len(perm) - n_train)
-        for part, chunk in zip(parts, (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]),
-                               strict=True):
-            part.append(chunk)
-    return [np.sort(np.concatenate(part)).astype(np.int64) for part in parts]
-
-
-def detect_count_data(x) -> bool:
-    """The one count-detection rule of every model: all values are whole numbers (negatives are refused later)."""
-    values = x.data if sparse.issparse(x) else np.asarray(x)
-    return bool(np.array_equal(values, np.round(values)))
-
-
-def resolve_is_count_data(adata: AnnData, layer: str | None, is_count_data: bool | None) -> bool:
-    """``is_count_data`` as given, or detected (``None``) with :func:`detect_count_data` (chunk by chunk if backed)."""
-    if is_count_data is None:
-        check_backed(adata, layer)
-        if is_backed(adata):  # read_h5ad(path, backed="r") or an AnnCollection: never whole in memory
-            return all(detect_count_data(rows) for _, rows in iter_row_chunks(adata, layer))
-        return detect_count_data(get_matrix(adata, layer))
-    if not isinstance(is_count_data, bool | np.bool_):
-        raise TypeError(f"is_count_data must be True, False or None (detect), got {is_count_data!r}.")
-    return bool(is_count_data)
-
-
-def check_same_genes(adata: AnnData, var_names: np.ndarray) -> None:
-    """Raise when ``adata`` does not have exactly the model's genes in the model's order."""
-    names = np.asarray(adata.var_names, dtype=str)
-    if len(names) == len(var_names) and (names == var_names).all():
-        return
-    have, want = set(names), set(var_names)
-    missing = [g for g in var_names if g not in have]
-    extra = [g for g in names if g not in want]
-    if not missing and not extra:
-        raise ValueError("The AnnData has the model's genes in a different order; use adata[:, model.var_names_].")
-    raise ValueError(
-        f"The AnnData's genes differ from the model's: {len(missing)} model genes are missing "
-        f"({examples(missing) or 'none'}) and {len(extra)} are extra ({examples(extra) or 'none'}). Subset "
-        "it with adata[:, model.var_names_] if it has all of them, or pass the data the model was trained on."
-    )
-
-
-def genes_by_name(
-    adata: AnnData,
-    var_names: np.ndarray,
-    layer: str | None,
-    *,
-    what: str = "cells",
-    name: str = "adata",
-    strict_layer: bool = False,
-):
-    """``adata``'s values of the model's genes, in the model's order (from ``layer`` when ``adata`` has it).
-
-    The one input path of every job that reads cells (embed, classify, stratify, markers, ...): it
-    checks them like training data, before any work, so jobs can take data with extra or reordered
-    genes but never silently score NaN, negative or misnamed values. A ``layer`` that ``adata`` lacks
-    falls back to ``.X`` (the training layer is optional in new data) unless ``strict_layer`` (a
-    layer the user asked for).
-
-    Raises
-    ------
-    TypeError
-        ``adata`` is not an AnnData, or its values are not real numbers.
-    KeyError
-        ``strict_layer`` and ``layer`` is not in ``adata.layers``.
-    ValueError
-        ``adata`` has no cells or no genes, duplicated gene names, lacks model genes, or its values
-        (over the model's genes) hold NaN, infinite or negative numbers.
-    """
-    check_anndata(adata, name)
-    check_not_empty(adata, name)
-    check_unique_var_names(adata, name)
-    have = set(adata.var_names)
-    missing = [g for g in var_names if g not in have]
-    if missing:
-        raise ValueError(f"{len(missing)} of the model's {len(var_names)} genes are not in {name}.var_names "
-                         f"({examples(missing)}); pass {what} measured on the training genes.")
-    if layer is not None and layer not in adata.layers:
-        if strict_layer:
-            get_matrix(adata, layer, name=name)  # the KeyError naming the available layers
-        layer = None
-    x = get_matrix(adata[:, var_names], layer, name=name)
-    check_values(x, f"{name}.layers[{layer!r}]" if layer is not None else f"{name}.X")
-    return x
+from ._training import TrainingMixin, file_realism, realism_callbacks
 
 
 def _gan_divergence_hint(plan: WGANGPTrainingPlan, kwargs_name: str) -> str:
@@ -277,6 +184,13 @@ class GANModelBase(ScsynthModelBase):
     _default_plan_kwargs: dict[str, Any] = {}
     _min_cells_per_label = 5
 
+    def __init__(self, adata: AnnData | None = None, registry: dict | None = None) -> None:
+        super().__init__(adata, registry)
+        #: generator step (of its ``train()`` call) of the best realism check, with ``monitor_realism``
+        self.best_generator_step_: int | None = None
+        #: per stage: the best realism check (metric, generator_step, value, control, every, restored)
+        self.realism_best_: dict[str, dict[str, Any]] = {}
+
     # -- hooks ---------------------------------------------------------------------------------------
     def _on_trained(self, train_indices: np.ndarray) -> None:
         """Hook run after each ``train()`` with the training-cell indices."""
@@ -296,6 +210,9 @@ class GANModelBase(ScsynthModelBase):
         strategy: str | None = None,
         seed: int | None = None,
         early_stopping: bool = False,
+        ema_decay: float | None = None,
+        monitor_realism: bool | int = False,
+        realism_metric: str = "mmd",
         plan_kwargs: dict[str, Any] | None = None,
         datasplitter_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
@@ -328,6 +245,21 @@ class GANModelBase(ScsynthModelBase):
         early_stopping
             Stop when ``wasserstein_validation`` stops improving (Lightning ``EarlyStopping`` options go
             through ``early_stopping_patience`` etc. in ``trainer_kwargs``).
+        ema_decay
+            Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999) and
+            make it the generator at the end of training (:class:`~scsynth.train.GeneratorEMA`); ``None`` or
+            0: off, the generator keeps its last weights.
+        monitor_realism
+            Every this many generator steps (``True``: 100), generate as many cells as there are validation
+            cells (up to 1000) and score them against those held-out cells
+            (:class:`~scsynth.train.RealismCheckpoint`); at the end the generator of the best check (the
+            averaged one with ``ema_decay``) is restored. The checks go to ``histories_[stage]
+            ["realism_validation"]``, the best to ``best_generator_step_`` and ``realism_best_`` (plotted by
+            :func:`scsynth.pl.realism_curve`); ``n_generator_steps_`` then counts the steps behind the
+            restored weights. Needs validation cells (``train_size < 1``).
+        realism_metric
+            Score of the checks: ``"mmd"`` (MMD² in a PCA space, lower is better) or ``"rf_auroc"`` (a small
+            random forest, closer to 0.5 is better); see :class:`~scsynth.metrics.RealismScorer`.
         plan_kwargs
             Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...),
             on top of the model's defaults.
@@ -382,15 +314,21 @@ class GANModelBase(ScsynthModelBase):
             **(datasplitter_kwargs or {}),
         )
         plan = self._training_plan_cls(self.module, **plan_kwargs)
+        ema, realism = realism_callbacks(self, splits, ema_decay=ema_decay, monitor_realism=monitor_realism,
+                                         metric=realism_metric, seed=seed)
         stage, kwargs_name = self._training_stage()
         guard = DivergenceGuard(type(self).__name__, stage, hint=_gan_divergence_hint(plan, kwargs_name))
         was_trained = bool(self.is_trained_)
         self.run_training(
             self._history_stage(), training_plan=plan, data_splitter=data_splitter, max_epochs=max_epochs, seed=seed,
             accelerator=accelerator, devices=devices, progress_bar=GeneratorStepProgressBar(self._progress_title()),
-            callbacks=[*callbacks, guard], early_stopping=early_stopping, **trainer_kwargs,
+            callbacks=[*callbacks, guard, *(c for c in (ema, realism) if c is not None)], early_stopping=early_stopping,
+            history_extras=None if realism is None else lambda: {REALISM_KEY: realism.frame()}, **trainer_kwargs,
         )
-        self._record_steps(guard.kept_generator_steps(plan.generator_steps))  # steps behind the kept weights
+        kept = guard.kept_generator_steps(plan.generator_steps)  # steps behind the kept weights
+        if realism is not None:
+            kept = file_realism(self, self._history_stage(), realism, kept)
+        self._record_steps(kept)
         self._on_trained(np.asarray(self.train_indices))
         if guard.diverged:
             # trained = holds the weights of some finite training, from an earlier call or from this one

@@ -18,8 +18,9 @@ from ..data import check_expression, check_label_sizes, check_obs_key, get_matri
 from ..data._matrix import as_anndata, is_backed, row_sums
 from ..data._validate import check_anndata, check_int, examples
 from ..module import ScGANModule
-from ._base import GANModelBase, resolve_is_count_data
+from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
+from ._inputs import resolve_is_count_data
 
 
 class ScGAN(GANModelBase):

@@ -1,11 +1,13 @@
 """Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan, RNAGAN's episode plan, their batch
-samplers, and the divergence guard all four models train under."""
+samplers, the divergence guard all four models train under, and the GANs' weight average and realism checkpoint."""
 
 from ._divergence import DivergenceGuard, TrainingDivergedError
+from ._ema import GeneratorEMA
 from ._episodes import EpisodeBatches
 from ._genesys_plan import BestStateTracker, GeneSysTrainingPlan
 from ._groundgan_plan import GROUNDGAN_HISTORY_KEYS, GRouNdGANTrainingPlan
 from ._progress import EpochProgressBar, GeneratorStepProgressBar
+from ._realism_checkpoint import REALISM_KEY, RealismCheckpoint
 from ._rnagan_plan import RNAGAN_HISTORY_KEYS, RNAGANTrainingPlan
 from ._trajectory_data import TrajectoryBatches, TrajectoryDataModule
 from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
@@ -18,7 +20,10 @@ __all__ = [
     "GROUNDGAN_HISTORY_KEYS",
     "GRouNdGANTrainingPlan",
     "GeneSysTrainingPlan",
+    "GeneratorEMA",
     "HISTORY_KEYS",
+    "REALISM_KEY",
+    "RealismCheckpoint",
     "RNAGANTrainingPlan",
     "RNAGAN_HISTORY_KEYS",
     "GeneratorStepProgressBar",

@@ -9,7 +9,11 @@ from tqdm import tqdm  # plain text bars: tqdm.auto needs ipywidgets in notebook
 
 
 class GeneratorStepProgressBar(ProgressBar):
-    """One tqdm bar per ``train()``, advanced per generator step, with the logged losses as postfix."""
+    """One tqdm bar per ``train()``, advanced per generator step, with the logged losses as postfix.
+
+    Callbacks with a ``progress_postfix()`` method returning ``{name: text}`` add to the postfix
+    (:class:`~scsynth.train.RealismCheckpoint`: the latest and the best realism score).
+    """
 
     def __init__(self, desc: str = "Training") -> None:
         super().__init__()
@@ -51,6 +55,10 @@ class GeneratorStepProgressBar(ProgressBar):
         if done > 0:
             self._bar.update(done)
             metrics = {k: f"{float(v):.3g}" for k, v in trainer.progress_bar_metrics.items() if k != "v_num"}
+            for callback in trainer.callbacks:  # e.g. RealismCheckpoint's latest and best realism
+                postfix = getattr(callback, "progress_postfix", None)
+                if callable(postfix):
+                    metrics.update(postfix())
             if metrics:
                 self._bar.set_postfix(metrics, refresh=False)
 
