@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/genesys.py                      # both parts (about 20 min on 2 CPU cores)
-    python benchmarks/genesys.py --part realism --budget 60
+    python benchmarks/genesys.py --part realism --budget 120 --seeds 0 1 2 --variants before,after
+    python benchmarks/genesys.py --part realism --quick   # one seed, 30 s (about 3 min)
     python benchmarks/genesys.py --part speed --sizes 20000
 
 **Speed** — the bundled myoblast time course (FPKM, 2000 genes, 4 time points) resampled with
@@ -21,7 +22,10 @@ cells, over all time steps and per time step (ratio = value / split-half control
 gives GeneSys' held-out trajectory-classifier accuracy and whether generated time steps keep the real
 order: a kNN regressor trained on the training cells' Monocle pseudotime (in their PCA space) predicts
 the pseudotime of generated cells; the Spearman correlation between time step and predicted
-pseudotime is compared with the same correlation on held-out real cells.
+pseudotime is compared with the same correlation on held-out real cells. ``--seeds`` repeats the
+realism part over splits and training seeds and reports medians; ``--variants`` compares named
+settings (``VARIANTS``: ``before`` = the settings before the realism work, ``after`` = the current
+defaults, and ablations in between).
 
 Writes ``benchmarks/results/genesys.json`` and ``genesys.md``.
 """
@@ -129,12 +133,30 @@ def matched(generated: anndata.AnnData, real: anndata.AnnData, seed: int) -> ann
     return generated[np.concatenate(pick)].copy()
 
 
-def train_genesys(train_adata, budget, seed):
+#: Named GeneSys settings for ablations: model options and train options on top of the benchmark's.
+VARIANTS: dict[str, dict[str, dict]] = {
+    # the defaults before issue 14: Gaussian on log1p, 32 latents, GeneSys' lr and plateau schedule (5% relative
+    # threshold) on the validation loss, its best weights, early stopping
+    "before": {"model": {"continuous_likelihood": "normal", "n_latent": 32},
+               "train": {"monitor": "validation_loss", "init_decoder": False, "lr": 1e-3, "lr_threshold": 0.05}},
+    # each step adds one change
+    "hurdle": {"model": {"n_latent": 32},
+               "train": {"monitor": "validation_loss", "init_decoder": False, "lr": 1e-3, "lr_threshold": 0.05}},
+    "hurdle+init": {"model": {"n_latent": 32},
+                    "train": {"monitor": "validation_loss", "lr": 1e-3, "lr_threshold": 0.05}},
+    "hurdle+init+schedule": {"model": {"n_latent": 32}, "train": {}},  # train-loss schedule, lr 3e-3, threshold 0
+    "after": {"model": {}, "train": {}},  # the current defaults: also 8 latents
+}
+
+
+def train_genesys(train_adata, budget, seed, model_kwargs: dict | None = None, train_kwargs: dict | None = None):
+    """GeneSys with the benchmark's blueprint, trained for ``budget`` seconds (batch 32)."""
     scsynth.model.GeneSys.setup_anndata(train_adata)
-    model = scsynth.model.GeneSys(train_adata, blueprint=BLUEPRINT, fallback="neighbors")
+    model = scsynth.model.GeneSys(train_adata, blueprint=BLUEPRINT, fallback="neighbors", **(model_kwargs or {}))
     start = time.perf_counter()
-    model.train(max_epochs=10**5, batch_size=32, train_size=5 / 6, seed=seed, enable_progress_bar=False,
-                max_time={"seconds": budget})
+    kwargs = {"max_epochs": 10**5, "batch_size": 32, "train_size": 5 / 6, "seed": seed, "enable_progress_bar": False,
+              "max_time": {"seconds": budget}, **(train_kwargs or {})}
+    model.train(**kwargs)
     return model, time.perf_counter() - start
 
 
@@ -203,7 +225,7 @@ def ordering(train, held_out, generated_by_model) -> dict:
     return out
 
 
-def realism(budget: float, repeats: int, seed: int) -> dict:
+def split_cells(seed: int):
     adata = scsynth.data.hsmm_myoblast()
     train_idx, val_idx, test_idx = split(adata, seed)
     fit_idx = np.sort(np.concatenate([train_idx, val_idx]))
@@ -212,34 +234,115 @@ def realism(budget: float, repeats: int, seed: int) -> dict:
     keep = [(lab, t) in in_blueprint for lab, t in zip(held_out.obs["label"].astype(str), held_out.obs["time"],
                                                        strict=True)]
     held_out = held_out[np.asarray(keep)].copy()  # a few cells (e.g. State2 at 0 h) are in no blueprint step
-    print(f"realism: {train.n_obs} training+validation cells, {held_out.n_obs} held out, budget {budget:g} s",
-          flush=True)
-    model, gs_seconds = train_genesys(train.copy(), budget, seed)
-    generated = model.generate(200, seed=seed)
-    gs_cells = matched(generated, held_out, seed)
-    scvi_cells, scvi_seconds, scvi_epochs = train_scvi(train, held_out, budget, seed)
-    # classifier accuracy on trajectories assembled from held-out cells only
-    full = adata.copy()
-    scsynth.model.GeneSys.setup_anndata(full)
-    probe = scsynth.model.GeneSys(full, blueprint=BLUEPRINT, fallback="neighbors")  # same (default) architecture
-    probe.module.load_state_dict(model.module.state_dict())
-    probe.is_trained_ = True
-    accuracy = probe.trajectory_accuracy(test_idx, n_trajectories=300, seed=seed)
+    return adata, train, held_out, test_idx
+
+
+def library_ratio(real, generated) -> float:
+    """Median total of the generated cells over that of the real ones (same (label, time) composition)."""
+    return float(np.median(np.asarray(generated.X.sum(1)).ravel()) / np.median(np.asarray(real.X.sum(1)).ravel()))
+
+
+def per_time_rows(name, real, cells, repeats, seed) -> list[dict]:
     rows = []
-    for name, cells, seconds, steps in [("GeneSys", gs_cells, gs_seconds, model.n_epochs_trained_),
-                                        ("scVI (label, time)", scvi_cells, scvi_seconds, scvi_epochs)]:
-        rows.append({"model": name, "time": "all", "train_s": seconds, "epochs": steps,
-                     **score(held_out, cells, repeats, seed)})
-        for t in sorted(held_out.obs["time"].unique()):
-            real_t, gen_t = held_out[held_out.obs["time"] == t], cells[cells.obs["time"] == t]
-            try:
-                rows.append({"model": name, "time": int(t), **score(real_t, gen_t, repeats, seed)})
-            except ValueError as err:  # too few held-out cells at this step
-                rows.append({"model": name, "time": int(t), "note": str(err)[:60]})
-    order = ordering(train, held_out, {"GeneSys": gs_cells, "scVI (label, time)": scvi_cells})
-    return {"rows": rows, "classifier_accuracy_by_step": accuracy.to_dict("list"),
-            "classifier_trajectories": accuracy.attrs["trajectories"], "ordering": order,
-            "n_train": int(train.n_obs), "n_held_out": int(held_out.n_obs), "budget_s": budget}
+    for t in sorted(real.obs["time"].unique()):
+        real_t, gen_t = real[real.obs["time"] == t], cells[cells.obs["time"] == t]
+        try:
+            rows.append({"model": name, "time": int(t), **score(real_t, gen_t, repeats, seed)})
+        except ValueError as err:  # too few held-out cells at this step
+            rows.append({"model": name, "time": int(t), "note": str(err)[:60]})
+    return rows
+
+
+def realism(budget: float, repeats: int, seed: int, variants: list[str], with_scvi: bool = True,
+            max_epochs: int | None = None) -> dict:
+    """One split (``seed``): every GeneSys variant (and scVI) trained for ``budget`` s, scored on held-out cells."""
+    adata, train, held_out, test_idx = split_cells(seed)
+    print(f"realism seed {seed}: {train.n_obs} training+validation cells, {held_out.n_obs} held out, budget "
+          f"{budget:g} s", flush=True)
+    rows, summaries, generated, accuracy = [], [], {}, {}
+    for variant in variants:
+        spec = VARIANTS[variant]
+        cap = {} if max_epochs is None else {"max_epochs": max_epochs}
+        model, seconds = train_genesys(train.copy(), budget, seed, spec["model"], {**spec["train"], **cap})
+        cells = matched(model.generate(200, seed=seed), held_out, seed)
+        # classifier accuracy on trajectories assembled from held-out cells only
+        full = adata.copy()
+        scsynth.model.GeneSys.setup_anndata(full)
+        probe = scsynth.model.GeneSys(full, blueprint=BLUEPRINT, fallback="neighbors", **spec["model"])
+        probe.module.load_state_dict(model.module.state_dict())
+        probe.is_trained_ = True
+        acc = probe.trajectory_accuracy(test_idx, n_trajectories=300, seed=seed)
+        name = f"GeneSys ({variant})"
+        accuracy[name] = acc.to_dict("list") | {"trajectories": acc.attrs["trajectories"]}
+        overall = {"model": name, "variant": variant, "seed": seed, "time": "all", "train_s": seconds,
+                   "epochs": model.n_epochs_trained_, **score(held_out, cells, repeats, seed),
+                   "library_ratio": library_ratio(held_out, cells), "accuracy_last": float(acc["accuracy"].iloc[-1])}
+        rows.append(overall)
+        rows += per_time_rows(name, held_out, cells, repeats, seed)
+        generated[name] = cells
+        summaries.append(overall)
+        print(f"  {name}: {seconds:.0f} s, {model.n_epochs_trained_} epochs, rf_auroc {overall['rf_auroc']:.3f}, "
+              f"milisi {overall['milisi']:.2f}, library ratio {overall['library_ratio']:.2f}", flush=True)
+    if with_scvi:
+        scvi_cells, scvi_seconds, scvi_epochs = train_scvi(train, held_out, budget, seed)
+        overall = {"model": "scVI (label, time)", "variant": "scVI", "seed": seed, "time": "all",
+                   "train_s": scvi_seconds, "epochs": scvi_epochs, **score(held_out, scvi_cells, repeats, seed),
+                   "library_ratio": library_ratio(held_out, scvi_cells)}
+        rows.append(overall)
+        rows += per_time_rows("scVI (label, time)", held_out, scvi_cells, repeats, seed)
+        generated["scVI (label, time)"] = scvi_cells
+        summaries.append(overall)
+    order = ordering(train, held_out, generated)
+    for row in summaries:
+        row["rho"] = order[row["model"]]["spearman_time_vs_pseudotime"]
+        row["rho_real"] = order["real held-out"]["spearman_time_vs_pseudotime"]
+    return {"rows": rows, "summary": summaries, "classifier_accuracy_by_step": accuracy, "ordering": order,
+            "n_train": int(train.n_obs), "n_held_out": int(held_out.n_obs), "budget_s": budget, "seed": seed}
+
+
+SUMMARY = ["rf_auroc", "mmd/ctrl", "milisi", "cosine_centroid/ctrl", "library_ratio", "rho", "rho_real",
+           "accuracy_last", "train_s", "epochs"]
+
+
+def medians(runs: list[dict]) -> list[dict]:
+    """Median over seeds of each model's summary metrics (and the per-seed range of the key ones)."""
+    table = pd.DataFrame([row for run in runs for row in run["summary"]])
+    out = []
+    for model, group in table.groupby("model", sort=False):
+        row = {"model": model, "seeds": int(len(group))}
+        for col in SUMMARY:
+            if col in group:
+                row[col] = float(group[col].median())
+        for col in ("rf_auroc", "milisi"):
+            row[f"{col}_range"] = f"{group[col].min():.2f}-{group[col].max():.2f}"
+        out.append(row)
+    return out
+
+
+def realism_markdown(runs: list[dict], budget: float) -> list[str]:
+    first = runs[0]
+    seeds = [run["seed"] for run in runs]
+    cols = ["model", "seeds", "rf_auroc", "rf_auroc_range", "mmd/ctrl", "milisi", "milisi_range",
+            "cosine_centroid/ctrl", "library_ratio", "rho", "rho_real", "accuracy_last", "train_s", "epochs"]
+    md = [f"### Realism of generated time steps (myoblast time course, {first['n_held_out']} held-out cells, "
+          f"{budget:g} s CPU budget each, medians over seeds {seeds})", "",
+          markdown_table(medians(runs), cols), "",
+          "library_ratio: median total of generated / held-out real cells; rho: Spearman of time step vs "
+          "kNN-predicted Monocle pseudotime (rho_real: the same for the held-out real cells); accuracy_last: "
+          "held-out trajectory-classifier accuracy after all time steps.", "",
+          f"Per time step, seed {first['seed']}:", "",
+          markdown_table(first["rows"], ["model", "time", "train_s", "epochs", "n", "rf_auroc", "mmd/ctrl", "milisi",
+                                         "cosine_centroid/ctrl", "gene_mean_corr", "gene_corr_corr", "note"]), ""]
+    for name, acc in first["classifier_accuracy_by_step"].items():
+        md.append(f"{name}: held-out trajectory-classifier accuracy after steps 1..t: "
+                  + ", ".join(f"t{t}: {a:.2f}" for t, a in zip(acc["time"], acc["accuracy"], strict=True))
+                  + f" (trajectories that held-out cells can form: {', '.join(acc['trajectories'])})")
+    md += ["", f"Time-step order, seed {first['seed']} (Spearman of time step vs kNN-predicted Monocle pseudotime; "
+           "mean pseudotime per step):", ""]
+    md += [f"- {name}: rho = {v['spearman_time_vs_pseudotime']:.2f}; {v['mean_pseudotime_per_step']}"
+           for name, v in first["ordering"].items()]
+    md.append("")
+    return md
 
 
 def main() -> None:
@@ -249,28 +352,36 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed per size")
     parser.add_argument("--budget", type=float, default=120, help="training seconds per model (realism)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of a single realism run (see --seeds)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="realism over these seeds (e.g. 0 1 2), medians reported")
+    parser.add_argument("--variants", default="after", help=f"comma-separated GeneSys settings of {list(VARIANTS)}")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="also stop GeneSys after this many epochs (a budget in steps, not seconds)")
+    parser.add_argument("--no-scvi", action="store_true", help="leave out the conditional scVI peer")
+    parser.add_argument("--quick", action="store_true", help="one seed, 30 s budget, 2 repeats (about 3 min)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--out", default="genesys", help="name of the results files in benchmarks/results/")
     args = parser.parse_args()
+    if args.quick:
+        args.budget, args.repeats, args.seeds = min(args.budget, 30), 2, args.seeds or [args.seed]
+        if args.part == "both":
+            args.part = "realism"
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore")
     payload: dict = {"machine": machine(), "args": vars(args)}
     md = []
     if args.part in ("realism", "both"):
-        res = realism(args.budget, args.repeats, args.seed)
-        payload["realism"] = res
-        cols = ["model", "time", "train_s", "epochs", "n", "rf_auroc", "mmd/ctrl", "milisi", "cosine_centroid/ctrl",
-                "gene_mean_corr", "gene_corr_corr", "note"]
-        acc = res["classifier_accuracy_by_step"]
-        md += [f"### Realism of generated time steps (myoblast time course, {res['n_held_out']} held-out cells, "
-               f"{args.budget:g} s CPU budget each)", "", markdown_table(res["rows"], cols), "",
-               "Held-out trajectory-classifier accuracy after steps 1..t: "
-               + ", ".join(f"t{t}: {a:.2f}" for t, a in zip(acc["time"], acc["accuracy"], strict=True))
-               + f" (trajectories that held-out cells can form: {', '.join(res['classifier_trajectories'])})", "",
-               "Time-step order (Spearman of time step vs kNN-predicted Monocle pseudotime; mean pseudotime "
-               "per step):", ""]
-        md += [f"- {name}: rho = {v['spearman_time_vs_pseudotime']:.2f}; {v['mean_pseudotime_per_step']}"
-               for name, v in res["ordering"].items()]
-        md.append("")
+        runs = [realism(args.budget, args.repeats, seed, variants, not args.no_scvi, args.max_epochs)
+                for seed in (args.seeds or [args.seed])]
+        payload["realism"] = {"runs": runs, "medians": medians(runs)}
+        md += realism_markdown(runs, args.budget)
         print("\n".join(md), flush=True)
     if args.part in ("speed", "both"):
         rows = []
@@ -284,8 +395,8 @@ def main() -> None:
                                       "generated_cells_per_s"])]
         print("\n".join(part), flush=True)
         md += part
-    write_json("genesys", payload)
-    write_markdown("genesys", f"Machine: {payload['machine']['processor']}, {payload['machine']['cpus']} CPUs, "
+    write_json(args.out, payload)
+    write_markdown(args.out, f"Machine: {payload['machine']['processor']}, {payload['machine']['cpus']} CPUs, "
                    f"torch {payload['machine']['torch']}.\n\n" + "\n".join(md))
 
 

@@ -205,7 +205,8 @@ def test_scgan_sample_on_batch_matches_tensor(counts_adata):
     torch.testing.assert_close(whole.sum(1), torch.full((70,), lib), rtol=1e-5, atol=1e-3 * lib)
 
 
-def test_genesys_generate_equals_dense_reference():
+@pytest.mark.parametrize("likelihood", ["hurdle", "normal"])
+def test_genesys_generate_equals_dense_reference(likelihood):
     rng = np.random.default_rng(0)
     n, g = 160, 30
     x = np.expm1(rng.gamma(1.0, 1.0, size=(n, g))).astype(np.float32)  # FPKM-like, not counts
@@ -214,7 +215,8 @@ def test_genesys_generate_equals_dense_reference():
     adata.obs["time"] = np.arange(n) % 2 + 1
     blueprint = pd.DataFrame([["B", "A"], ["B", "B"]], index=["r1", "r2"])
     scsynth.model.GeneSys.setup_anndata(adata, is_count_data=False)
-    model = scsynth.model.GeneSys(adata, blueprint=blueprint, n_hidden=16, n_latent=4, n_layers=1)
+    model = scsynth.model.GeneSys(adata, blueprint=blueprint, n_hidden=16, n_latent=4, n_layers=1,
+                                  continuous_likelihood=likelihood)
     model.train(max_epochs=1, batch_size=16, enable_progress_bar=False)
     cells = model.generate(40, seed=3)
     module = model.module
@@ -222,9 +224,13 @@ def test_genesys_generate_equals_dense_reference():
     z = module.rollout(torch.as_tensor(np.repeat([0, 1], 40)), generator=gen)
     with torch.inference_mode():
         params = module.decode(z.reshape(-1, module.n_latent), None)
-        noise = torch.randn(params["mean"].shape, generator=gen)  # one batch: 160 cells < the generation batch
-        values = torch.clamp(torch.expm1(params["mean"] + params["scale"] * noise), min=0).numpy()
-        expected_norm = normalized_profiles(torch.clamp(torch.expm1(params["mean"]), min=0))
+        if likelihood == "normal":  # written out: expm1 of a Gaussian draw, clipped at 0
+            noise = torch.randn(params["mean"].shape, generator=gen)  # one batch: 160 cells < the generation batch
+            values = torch.clamp(torch.expm1(params["mean"] + params["scale"] * noise), min=0)
+            expected = torch.clamp(torch.expm1(params["mean"]), min=0)
+        else:  # the hurdle's sampler is checked against its density in tests/model/test_genesys_realism.py
+            values, expected = module.sample_values(params, generator=gen)
+        values, expected_norm = values.numpy(), normalized_profiles(expected)
     np.testing.assert_allclose(cells.X.toarray(), values, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cells.layers["normalized"].toarray(), expected_norm, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(cells.obs["library_size"], values.sum(1), rtol=1e-5)

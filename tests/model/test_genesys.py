@@ -22,7 +22,8 @@ def test_setup_detects_counts_and_fpkm(branching):
     GeneSys.setup_anndata(hsmm)
     table = pd.DataFrame([["State1", "State2", "State2", "State2"]], index=["myotube"])
     model = GeneSys(hsmm, blueprint=table, **SMALL_GS)
-    assert model.module.likelihood == "normal" and not model.is_count_data
+    assert model.module.likelihood == "hurdle" and not model.is_count_data
+    assert GeneSys(hsmm, blueprint=table, continuous_likelihood="normal", **SMALL_GS).module.likelihood == "normal"
 
 
 def test_blueprint_label_missing_from_data_is_named(branching):

@@ -21,10 +21,11 @@ from ..data import Blueprint, as_time_steps, check_expression, check_obs_key, ge
 from ..data._matrix import BackedRows, as_anndata, is_backed
 from ..data._validate import check_anndata, examples
 from ..module import GeneSysModule
-from ._base import ScsynthModelBase, resolve_is_count_data
+from ._base import ScsynthModelBase
 from ._generated import check_n_obs, provenance, resolve_condition
 from ._genesys_jobs import GeneSysJobsMixin
 from ._genesys_train import GeneSysTrainMixin
+from ._inputs import resolve_is_count_data
 
 TIME_KEY = "time"
 
@@ -37,7 +38,8 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
     cells of those (label, time) groups. The model encodes each cell, runs a *causal* LSTM belief
     over the time steps (the belief at ``t`` never sees later cells), and learns a latent
     transition conditioned on the trajectory, a decoder (negative binomial with library size for
-    counts; a Gaussian on ``log1p`` values for normalised input such as FPKM) and a trajectory
+    counts; for normalised input such as FPKM a hurdle: zeros, and a Gaussian on ``log1p`` of the
+    positive values) and a trajectory
     classifier on the belief; see :class:`~scsynth.module.GeneSysModule`.
 
     Compared with the original: the belief is forward-only (the original's bidirectional LSTM saw
@@ -59,7 +61,8 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         ``"raise"`` when a blueprint (label, time) has no cell; ``"neighbors"`` draws those steps from
         the same label at the previous and next time steps (the original's behaviour, made explicit).
     n_latent
-        Size of the latent state.
+        Size of the latent state (8: with more, on small data the latent also encodes each training
+        cell's noise, and cells generated from the prior are under-dispersed; see :doc:`/models/genesys`).
     n_hidden
         Width of the encoder, belief LSTM and decoder (256 in GeneSys).
     n_layers
@@ -70,6 +73,11 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         Weight of the trajectory classification loss next to the per-trajectory ELBO.
     context_dropout
         Probability of hiding the past from the posterior in training (lets single cells be embedded).
+    continuous_likelihood
+        Decoder likelihood for values that are not counts (FPKM/TPM, normalised counts): ``"hurdle"``
+        models each gene's zeros (``P(x = 0)`` per cell) and its positive values (a Gaussian on
+        ``log1p``, truncated at 0); ``"normal"`` is a plain Gaussian on ``log1p`` values, whose cells
+        have too few zeros and too low totals where the data have many zeros (see :doc:`/models/genesys`).
 
     Examples
     --------
@@ -98,14 +106,17 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         *,
         blueprint: Blueprint | pd.DataFrame | str | os.PathLike | dict,
         fallback: Literal["raise", "neighbors"] = "raise",
-        n_latent: int = 32,
+        n_latent: int = 8,
         n_hidden: int = 256,
         n_layers: int = 2,
         dropout_rate: float = 0.2,
         classification_weight: float = 50.0,
         context_dropout: float = 0.2,
+        continuous_likelihood: Literal["hurdle", "normal"] = "hurdle",
     ) -> None:
         super().__init__(adata, registry)
+        if continuous_likelihood not in ("hurdle", "normal"):
+            raise ValueError(f"continuous_likelihood must be 'hurdle' or 'normal', got {continuous_likelihood!r}.")
         bp = Blueprint.from_dict(blueprint) if isinstance(blueprint, dict) else read_blueprint(blueprint)
         if fallback not in ("raise", "neighbors"):
             raise ValueError(f"fallback must be 'raise' or 'neighbors', got {fallback!r}.")
@@ -124,15 +135,17 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
                 n_hidden=n_hidden,
                 n_layers=n_layers,
                 dropout_rate=dropout_rate,
-                likelihood="nb" if self.is_count_data else "normal",
+                likelihood="nb" if self.is_count_data else continuous_likelihood,
                 classification_weight=classification_weight,
                 context_dropout=context_dropout,
             )
         self.blueprint_ = bp.to_dict()
         self.n_epochs_trained_ = 0
-        self.best_validation_loss_ = float("inf")
+        self.best_validation_loss_ = float("inf")  # the lowest validation loss in the history
+        self.best_loss_: dict = {}  # monitor and value of the kept weights
         self.library_pools_: list[list[np.ndarray]] | None = None
-        kind = "negative binomial on counts" if self.is_count_data else "Gaussian on log1p values"
+        kind = ("negative binomial on counts" if self.is_count_data else "hurdle (zeros + truncated Gaussian "
+                "on log1p values)" if continuous_likelihood == "hurdle" else "Gaussian on log1p values")
         self._model_summary_string = (
             f"GeneSys: {bp.n_trajectories} trajectories x {bp.n_times} time steps, n_latent: {n_latent}, "
             f"n_hidden: {n_hidden}, belief: {n_layers}-layer causal LSTM, likelihood: {kind}."
@@ -274,8 +287,9 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         For every requested trajectory ``r``, ``n_obs`` latent paths are drawn
         (``z_1 ~ p(z | r)``, ``z_t ~ p(z_t | z_{t-1}, r, t)``) and each state is decoded to a cell. For
         count data each cell gets a library size drawn from the training cells of its blueprint
-        (label, time) and negative binomial counts; otherwise values are drawn on the ``log1p`` scale
-        and returned on the input's scale.
+        (label, time) and negative binomial counts; otherwise values are drawn from the decoder's
+        likelihood (by default zeros with their probability, else a positive ``log1p`` value) and
+        returned on the input's scale.
 
         Parameters
         ----------

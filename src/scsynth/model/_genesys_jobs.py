@@ -30,15 +30,14 @@ class GeneSysJobsMixin:
         """Decode latent paths ``z`` (trajectories, time, latent) to cells, batch by batch, straight into sparse
         output; also returns each cell's library size (``library`` for counts, the values' total otherwise).
 
-        Counts are negative binomial (gamma-Poisson from ``rng``); continuous values are
-        ``expm1(mean + scale * noise)`` (noise from ``generator``), clipped at 0 like their expectation
-        ``expm1(mean)``.
+        Counts are negative binomial (gamma-Poisson from ``rng``); continuous values are drawn from the
+        decoder's likelihood (:meth:`~scsynth.module.GeneSysModule.sample_values`, noise from ``generator``).
         """
         module = self.module
         flat = z.reshape(-1, module.n_latent)
         cells = GeneratedCells(len(flat), module.n_input, counts=self.is_count_data, model_name=type(self).__name__)
         lib = None if library is None else torch.as_tensor(library.reshape(-1))
-        totals, noise_buffer = [], None
+        totals = []
         with torch.inference_mode():
             for start in range(0, len(flat), GENERATE_BATCH):
                 zb = flat[start:start + GENERATE_BATCH]
@@ -49,13 +48,8 @@ class GeneSysJobsMixin:
                     counts = rng.poisson(gamma).astype(np.float32)
                     cells.add_values(counts, params["scale"], positive=True)
                 else:
-                    params = module.decode(zb, None)
-                    mean = params["mean"]
-                    if noise_buffer is None or len(noise_buffer) < len(mean):  # reused: no fresh pages per batch
-                        noise_buffer = torch.empty(len(mean), mean.shape[1])
-                    noise = torch.randn(mean.shape, generator=generator, out=noise_buffer[:len(mean)]).to(mean.device)
-                    values = noise.mul_(params["scale"]).add_(mean).expm1_()  # in place: one dense batch at a time
-                    totals.append(cells.add_values(values, mean.expm1_(), positive=True))
+                    values, expected = module.sample_values(module.decode(zb, None), generator=generator)
+                    totals.append(cells.add_values(values, expected, positive=True))
         lib_obs = library.ravel() if library is not None else np.concatenate(totals).astype(np.float32)
         return cells, lib_obs
 
@@ -267,8 +261,10 @@ class GeneSysJobsMixin:
             params = self.module.decode(z, None)
         if self.is_count_data:
             log_expr = torch.log1p(params["scale"] * ENCODER_LIBRARY_SIZE)
-        else:
+        elif self.module.likelihood == "normal":
             log_expr = params["mean"].clamp_min(0)
+        else:
+            log_expr = torch.log1p(self.module.sample_values(params)[1])
         return log_expr.mean(0).cpu().numpy()
 
     @staticmethod

@@ -78,7 +78,8 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
     hidden
         Hidden widths of both networks.
     n_latent, n_noise
-        Generator bottleneck and noise sizes.
+        Generator bottleneck and noise sizes (64 noise dimensions, formerly 16: pseudo-samples vary
+        along more directions, as real members do).
     dropout
         Dropout after the first hidden layer.
     """
@@ -98,7 +99,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         n_learned: int = 8,
         hidden: Sequence[int] = (256, 64),
         n_latent: int = 16,
-        n_noise: int = 16,
+        n_noise: int = 64,
         dropout: float = 0.1,
     ) -> None:
         if adata is not None and not isinstance(adata, AnnData):  # a MuData registered with setup_mudata

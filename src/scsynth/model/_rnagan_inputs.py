@@ -15,7 +15,7 @@ from scipy import sparse
 
 from ..data import check_obs_key, get_matrix, normalize_total
 from ..data._matrix import CHUNK_ROWS, is_backed, read_rows, row_sums
-from ._base import detect_count_data, genes_by_name
+from ._inputs import detect_count_data, genes_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class SampleRows:
 
 def is_count_matrix(adata: AnnData, layer: str | None, rows: np.ndarray | None = None, *,
                     chunk_size: int = CHUNK_ROWS) -> bool:
-    """:func:`~scsynth.model._base.detect_count_data` over ``rows`` (all when ``None``), a chunk at a time.
+    """:func:`~scsynth.model._inputs.detect_count_data` over ``rows`` (all when ``None``), a chunk at a time.
 
     The same answer as on the whole matrix (whole numbers in every chunk), without a copy of it: backed data
     is read ``chunk_size`` rows at a time, in-memory data is sliced.

@@ -163,7 +163,7 @@ class StagesMixin:
         # flattens its logits): keep the weights of the history row where it told episodes apart best
         best = BestStateTracker("episode_accuracy_train", mode="max")
         rates = (f"{{'lr_discriminator': {min(plan.lr_discriminator / 10, 1e-3):g}, "  # at most the defaults
-                 f"'lr_generator': {min(plan.lr_generator / 10, 1e-4):g}}}")
+                 f"'lr_generator': {min(plan.lr_generator / 10, 1e-3):g}}}")
         guard = DivergenceGuard("RNAGAN", f"stage {name}", hint=(
             f"Lower the learning rates, e.g. plan_kwargs={rates} (they were lr_discriminator="
             f"{plan.lr_discriminator:g}, lr_generator={plan.lr_generator:g})."))

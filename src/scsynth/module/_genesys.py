@@ -14,6 +14,8 @@ from torch.distributions import Normal, kl_divergence
 X_KEY, TRAJECTORY_KEY, LIBRARY_KEY = "X", "trajectory", "library"
 #: Counts are log-normalised to this total before the encoder (the encoder input only).
 ENCODER_LIBRARY_SIZE = 1e4
+LIKELIHOODS = ("nb", "hurdle", "normal")
+SQRT_HALF = 0.5**0.5
 
 
 class _GaussianHead(nn.Module):
@@ -38,8 +40,9 @@ class GeneSysModule(BaseModuleClass):
     Per time step ``t`` a cell ``x_t`` is encoded to ``e_t``; a forward (causal) LSTM gives the belief
     ``b_t`` from ``e_1..e_t`` only. The approximate posterior is ``q(z_t | e_t, b_{t-1})``, the prior
     ``p(z_1 | r)`` and the transition ``p(z_t | z_{t-1}, r, t)`` depend on the trajectory ``r``, and a
-    decoder gives ``p(x_t | z_t)`` (negative binomial with the cell's library size for counts, a
-    Gaussian on ``log1p`` values otherwise). A classifier predicts ``r`` from the belief at every time
+    decoder gives ``p(x_t | z_t)`` (negative binomial with the cell's library size for counts; for
+    continuous values a hurdle: ``P(x = 0)`` per gene and cell, and ``log1p(x) | x > 0`` a Gaussian
+    truncated to positive values; or a plain Gaussian on ``log1p`` values). A classifier predicts ``r`` from the belief at every time
     step and from each cell alone. The loss is ``-ELBO`` (KL weighted for warm-up) plus
     ``classification_weight`` times the classification cross-entropy.
 
@@ -60,7 +63,9 @@ class GeneSysModule(BaseModuleClass):
     dropout_rate
         Dropout of the encoder and between LSTM layers.
     likelihood
-        ``"nb"`` (counts) or ``"normal"`` (log1p of normalised values).
+        ``"nb"`` (counts), ``"hurdle"`` (zeros and positive ``log1p`` values of normalised data such
+        as FPKM) or ``"normal"`` (a Gaussian on ``log1p`` values: it cannot make exact zeros, so its
+        cells have far too few of them and too low totals on data with many zeros).
     classification_weight
         Weight of the classification loss relative to the per-trajectory ELBO.
     context_dropout
@@ -83,8 +88,8 @@ class GeneSysModule(BaseModuleClass):
         context_dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        if likelihood not in ("nb", "normal"):
-            raise ValueError(f"likelihood must be 'nb' or 'normal', got {likelihood!r}.")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
         self.n_input, self.n_trajectories, self.n_times = n_input, n_trajectories, n_times
         self.n_latent, self.n_hidden = n_latent, n_hidden
         self.likelihood = likelihood
@@ -111,6 +116,33 @@ class GeneSysModule(BaseModuleClass):
                 nn.Linear(n_hidden, n_input),
             )
             self.px_log_scale = nn.Parameter(torch.zeros(n_input))
+            if likelihood == "hurdle":
+                self.px_zero = nn.Linear(n_hidden, n_input)  # logit of P(x = 0), from the decoder's hidden layer
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`torch.nn.Module.load_state_dict`; weights saved before the hurdle likelihood existed
+        (no zero head) turn a hurdle module into the plain Gaussian it was trained as."""
+        if self.likelihood == "hurdle" and not any(k.startswith("px_zero.") for k in state_dict):
+            self.likelihood, self.px_zero = "normal", None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @torch.no_grad()
+    def init_decoder(self, mean: torch.Tensor, scale: torch.Tensor, p_zero: torch.Tensor | None = None) -> None:
+        """Start the continuous decoder at the data's per-gene distribution.
+
+        ``mean`` and ``scale``: per-gene mean and standard deviation of ``log1p`` values (of the
+        positive values for ``"hurdle"``), ``p_zero``: the fraction of zeros. The output biases and the
+        noise scale start there, so that the decoder does not spend its first hundreds of steps (a
+        short budget on small data) learning the marginals, and the noise starts at the cells' spread.
+        """
+        if self.likelihood == "nb":
+            return
+        sd = torch.as_tensor(scale, dtype=torch.float32).clamp(0.05, 5.0) - 1e-3
+        self.decoder[1].bias.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.px_log_scale.copy_(sd + torch.log(-torch.expm1(-sd)))  # softplus^-1
+        if self.likelihood == "hurdle" and p_zero is not None:
+            p = torch.as_tensor(p_zero, dtype=torch.float32).clamp(1e-3, 1 - 1e-3)
+            self.px_zero.bias.copy_(torch.log(p) - torch.log1p(-p))
 
     # -- pieces ----------------------------------------------------------------------------------
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,14 +191,50 @@ class GeneSysModule(BaseModuleClass):
             lib = torch.ones(flat.shape[0], 1, device=z.device) if library is None else library.reshape(-1, 1)
             scale, _, rate, _ = self.decoder("gene", flat, torch.log(lib.clamp_min(1.0)))
             return {"scale": scale.reshape(*lead, -1), "rate": rate.reshape(*lead, -1), "theta": self.px_r.exp()}
-        mean = self.decoder(flat).reshape(*lead, -1)
-        return {"mean": mean, "scale": F.softplus(self.px_log_scale) + 1e-3}
+        hidden = self.decoder[0](flat)
+        params = {"mean": self.decoder[1](hidden).reshape(*lead, -1), "scale": F.softplus(self.px_log_scale) + 1e-3}
+        if self.likelihood == "hurdle":
+            params["zero_logits"] = self.px_zero(hidden).reshape(*lead, -1)
+        return params
 
     def log_likelihood(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """``log p(x | z)`` summed over genes."""
         if self.likelihood == "nb":
             return NegativeBinomial(mu=params["rate"], theta=params["theta"]).log_prob(x).sum(-1)
-        return Normal(params["mean"], params["scale"]).log_prob(torch.log1p(x)).sum(-1)
+        y = torch.log1p(x)
+        if self.likelihood == "normal":
+            return Normal(params["mean"], params["scale"]).log_prob(y).sum(-1)
+        mean, scale, logits = params["mean"], params["scale"], params["zero_logits"]
+        # density of the positive part: a Gaussian truncated to y > 0 (log1p of a positive value)
+        positive = (F.logsigmoid(-logits) + Normal(mean, scale).log_prob(y)
+                    - torch.special.log_ndtr(mean / scale))
+        return torch.where(x > 0, positive, F.logsigmoid(logits)).sum(-1)
+
+    def sample_values(self, params: dict[str, torch.Tensor], *, generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous values drawn from ``p(x | z)`` and their expectation ``E[x | z]``, both on the input scale.
+
+        ``"normal"``: ``expm1(mean + scale * noise)`` clipped at 0 and ``expm1(mean)``; ``"hurdle"``: 0 with
+        probability ``sigmoid(zero_logits)``, otherwise ``expm1`` of a positive truncated-Gaussian draw.
+        """
+        mean, scale = params["mean"], params["scale"].expand_as(params["mean"])
+        if self.likelihood == "normal":
+            noise = torch.randn(mean.shape, generator=generator).to(mean.device)
+            return (mean + scale * noise).expm1().clamp_min(0), mean.expm1().clamp_min(0)
+        # one uniform per entry: below P(0) a zero, above it (rescaled to (0, 1)) the inverse CDF of the
+        # Gaussian truncated to y > 0; erf / erfinv rather than ndtr / ndtri, several times faster on CPU
+        u = torch.rand(mean.shape, generator=generator).to(mean.device)
+        p_zero = torch.sigmoid(params["zero_logits"])
+        v = ((u - p_zero) / (1 - p_zero)).clamp(0, 1)
+        a = (mean / scale).clamp_min(-8.0)  # beyond 8 sd below 0 the positive part sits at 0 anyway
+        low = 0.5 * torch.erfc(a * SQRT_HALF)  # Phi(-mean / scale)
+        q = (low + v * (1 - low)).clamp(1e-7, 1 - 1e-7)
+        y = (mean + scale * torch.erfinv(2 * q - 1) / SQRT_HALF).clamp_min(0)
+        values = torch.where(u < p_zero, torch.zeros_like(y), y.expm1())
+        # E[e^Y] of the truncated Gaussian: exp(m + s^2 / 2) Phi((m + s^2) / s) / Phi(m / s)
+        ratio = torch.erfc(-(a + scale) * SQRT_HALF) / torch.erfc(-a * SQRT_HALF)
+        expected = (1 - p_zero) * ((mean + scale**2 / 2).clamp(max=30).exp() * ratio - 1).clamp_min(0)
+        return values, expected
 
     # -- scvi-tools module protocol --------------------------------------------------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
