@@ -31,7 +31,8 @@ Scores (:func:`scsynth.metrics.realism`, control = two halves of the held-out ce
 :func:`scsynth.metrics.library_size_distance` and, with labels, :func:`scsynth.metrics.label_lfc_agreement`
 of the top-20 markers per label). Runs accumulate in ``benchmarks/results/realism.json`` keyed by
 (dataset, model, budget, seed), so subsets can be run separately; ``realism.md`` holds the medians over
-seeds and ``realism.png`` plots RF AUROC against training seconds.
+seeds (a headline table, then every column), ``realism_<dataset>.md`` the headline table of one dataset (for the
+model pages) and ``realism.png`` plots RF AUROC against training seconds.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def load_splits(names: list[str], seed: int) -> dict[str, Split]:
 def scgan(train, held_out, key, counts, budget, seed, conditional, **train_kwargs):
     adata = train.copy()
     scsynth.model.ScGAN.setup_anndata(adata, labels_key=key if conditional else None, is_count_data=counts)
-    model = scsynth.model.ScGAN(adata)
+    model = scsynth.model.ScGAN(adata, **train_kwargs.pop("model_kwargs", {}))
     options = {"train_size": 1.0, **train_kwargs}
     start = time.perf_counter()
     model.train(max_steps=10**7, seed=seed, max_time={"seconds": budget}, enable_progress_bar=False, **options)
@@ -308,19 +309,42 @@ def figure(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(table["dataset"]))
+    colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(dict.fromkeys(table["model"]))}  # same across panels
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         sub = table[table["dataset"] == name]
         for model, rows in sub.groupby("model", sort=False):
             rows = rows.sort_values("train_seconds")
-            ax.plot(rows["train_seconds"], rows["rf_auroc"], "o-", label=model)
+            ax.plot(rows["train_seconds"], rows["rf_auroc"], "o-", label=model, color=colours[model])
         ax.axhline(float(sub["rf_auroc_control"].median()), color="grey", ls="--", lw=1, label="real vs real")
         ax.set(title=name, xlabel="CPU training seconds (2 cores)", ylabel="RF AUROC (0.5 = indistinguishable)",
                xscale="log", ylim=(0.45, 1.02))
-    axes[0][-1].legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+HEADLINE = ["dataset", "budget_s", "model", "seeds", "steps", "RF AUROC (ctrl)", "MMD/ctrl", "miLISI (ctrl)",
+            "library median ratio", "marker lfc ratio (ctrl)"]
+
+
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns a reader compares first, each value next to its split-half control."""
+
+    def pair(value, control) -> str:
+        return "" if pd.isna(value) else f"{value:.2f} ({control:.2f})"
+
+    out = table[["dataset", "budget_s", "model", "seeds"]].copy()
+    out["steps"] = table["steps_n"].map(lambda v: "" if pd.isna(v) or v == 0 else f"{v:.0f}")
+    out["RF AUROC (ctrl)"] = [pair(v, c) for v, c in zip(table["rf_auroc"], table["rf_auroc_control"], strict=True)]
+    out["MMD/ctrl"] = table["mmd/ctrl"].map(lambda v: f"{v:.2f}")
+    out["miLISI (ctrl)"] = [pair(v, c) for v, c in zip(table["milisi"], table["milisi_control"], strict=True)]
+    out["library median ratio"] = table["libsize_median_ratio"].map(lambda v: f"{v:.2f}")
+    lfc = table.get("marker_lfc_ratio", pd.Series(np.nan, index=table.index))
+    lfc_ctrl = table.get("marker_lfc_ratio_control", pd.Series(np.nan, index=table.index))
+    out["marker lfc ratio (ctrl)"] = [pair(v, c) for v, c in zip(lfc, lfc_ctrl, strict=True)]
+    return out
 
 
 def report(runs: list[dict], info: dict, name: str = "realism") -> str:
@@ -332,8 +356,13 @@ def report(runs: list[dict], info: dict, name: str = "realism") -> str:
     rows = table.to_dict(orient="records")
     text = (f"Medians over seeds; held-out real cells; ratio columns are value / split-half control. Machine: "
             f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
-            + markdown_table(rows, [c for c in columns if c in table]))
+            + markdown_table(headline(table).to_dict(orient="records"), HEADLINE)
+            + "\n\nAll columns:\n\n" + markdown_table(rows, [c for c in columns if c in table]))
     write_markdown(name, text)
+    for dataset, rows in headline(table).groupby("dataset", sort=False):  # one table per model page
+        write_markdown(f"{name}_{dataset}", f"Medians over seeds; held-out real cells, each value next to its split-half "
+                       f"control. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
+                       + markdown_table(rows.drop(columns="dataset").to_dict(orient="records"), HEADLINE[1:]))
     return text
 
 
