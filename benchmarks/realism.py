@@ -353,13 +353,13 @@ def report(runs: list[dict], info: dict, name: str = "realism") -> str:
         return "No runs yet."
     figure(table, RESULTS / f"{name}.png")
     columns = ["dataset", "budget_s", "model", "seeds", "train_seconds", "steps_n", *SUMMARY]
-    rows = table.to_dict(orient="records")
+    rows, heads = table.to_dict(orient="records"), headline(table)
     text = (f"Medians over seeds; held-out real cells; ratio columns are value / split-half control. Machine: "
             f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
-            + markdown_table(headline(table).to_dict(orient="records"), HEADLINE)
+            + markdown_table(heads.to_dict(orient="records"), HEADLINE)
             + "\n\nAll columns:\n\n" + markdown_table(rows, [c for c in columns if c in table]))
     write_markdown(name, text)
-    for dataset, rows in headline(table).groupby("dataset", sort=False):  # one table per model page
+    for dataset, rows in heads.groupby("dataset", sort=False):  # one table per model page
         write_markdown(f"{name}_{dataset}", f"Medians over seeds; held-out real cells, each value next to its split-half "
                        f"control. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
                        + markdown_table(rows.drop(columns="dataset").to_dict(orient="records"), HEADLINE[1:]))
