@@ -28,12 +28,12 @@ from realism import METRICS, datasets, scgan, scvi_models  # noqa: E402
 import scsynth  # noqa: E402
 
 
-def groundgan(train, held_out, counts, budget, seed):
+def groundgan(train, held_out, counts, budget, seed, **kw):
     start = time.perf_counter()
     grn = scsynth.data.infer_grn(train, top_k=15, seed=seed, progress=False)
     infer_s = time.perf_counter() - start
     # unregulated genes stay as noise-only generators, so every model is scored on the same genes
-    model, seconds = train_groundgan(train, grn, counts, budget, seed)
+    model, seconds = train_groundgan(train, grn, counts, budget, seed, **kw)
     cells = model.generate(held_out.n_obs, seed=seed)
     steps = f"{model.controller_steps_}+{model.n_generator_steps_}"
     return {"cells": cells, "train_seconds": seconds, "steps": steps, "infer_grn_s": infer_s}

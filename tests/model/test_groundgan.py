@@ -34,11 +34,45 @@ def test_target_generator_of_a_gene_only_sees_its_regulators():
 
 def test_two_stages_train_with_separate_budgets_and_histories(trained_groundgan):
     assert trained_groundgan.controller_steps_ == 4 and trained_groundgan.n_generator_steps_ == 4
-    assert "labeler_real_train" in trained_groundgan.history_ and "antilabeler_train" in trained_groundgan.history_
-    assert "labeler_real_train" not in trained_groundgan.histories_["controller"]
+    # the default stage 2 (target_objective="conditional") trains no critic and no labelers
+    assert "generator_conditional_train" in trained_groundgan.history_
+    assert not {"labeler_real_train", "critic_loss_train"} & set(trained_groundgan.history_)
+    assert "critic_loss_train" in trained_groundgan.histories_["controller"]
     assert trained_groundgan.histories_["controller"]["generator_step"].iloc[-1, 0] == 4
     assert trained_groundgan.history_["generator_step"].iloc[-1, 0] == 4
     assert trained_groundgan.history_["lr_generator"].iloc[-1, 0] < 1e-3  # stage-2 generator lr decays
+
+
+def test_adversarial_stage_two_trains_critic_and_labelers(_pbmc, pbmc_grn):
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    model = GRouNdGAN(adata, grn=pbmc_grn, target_objective="adversarial", **SMALL_GG)
+    model.train(controller_steps=2, max_steps=2, batch_size=32, enable_progress_bar=False,
+                plan_kwargs={"n_critic": 2})
+    history = model.history_
+    expected = {"labeler_real_train", "antilabeler_train", "critic_loss_train", "generator_adversarial_train"}
+    assert expected <= set(history)
+    assert "generator_conditional_train" not in history and model.n_generator_steps_ == 2
+
+
+def test_conditional_stage_two_starts_at_the_data_and_lowers_its_score(_pbmc, pbmc_grn):
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    model = GRouNdGAN(adata, grn=pbmc_grn, **SMALL_GG)
+    model.train(controller_steps=2, max_steps=0, batch_size=32, enable_progress_bar=False)
+    assert torch.all(model.module.target_generators.output_scale == 1)
+    model.train(max_steps=40, batch_size=32, train_size=0.8, validate_every=10, enable_progress_bar=False,
+                plan_kwargs={"lr": 3e-3, "lr_decay_to": 1.0})
+    module = model.module
+    dense = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    x = module.inference(torch.as_tensor(dense, dtype=torch.float32))["x_real"]
+    real_means = x[:, module.target_positions].mean(0)
+    scale = module.target_generators.output_scale
+    # the output scales started at the targets' means in the first batch (up to the floor for absent genes)
+    assert torch.corrcoef(torch.stack([scale, real_means]))[0, 1] > 0.9
+    score = model.history_["generator_conditional_train"].iloc[:, 0]
+    assert score.iloc[-1] < score.iloc[0]
+    assert "generator_conditional_validation" in model.history_ and "wasserstein_validation" not in model.history_
 
 
 def test_stage_two_freezes_the_controller_weights_and_batchnorm(_pbmc, pbmc_grn):

@@ -44,6 +44,9 @@ def _gan_divergence_hint(plan: WGANGPTrainingPlan, kwargs_name: str) -> str:
 class ScsynthModelBase(TrainingMixin, BaseModelClass):
     """What every scsynth model shares: clear errors without data or training, atomic save, data-optional load."""
 
+    #: init options added after a model could be saved, with the value that rebuilds models saved without them
+    _legacy_init_defaults: dict[str, Any] = {}
+
     @staticmethod
     def _get_setup_method_args(**setup_locals) -> dict:
         """scvi-tools' setup record, keeping only the setup method's own parameters.
@@ -159,6 +162,8 @@ class ScsynthModelBase(TrainingMixin, BaseModelClass):
         kwargs = {**init_params.get("non_kwargs", {})}
         for extra in init_params.get("kwargs", {}).values():
             kwargs.update(extra)
+        for key, value in cls._legacy_init_defaults.items():  # options newer than the saved model
+            kwargs.setdefault(key, value)
         model = cls(adata, registry=None if adata is not None else registry, **kwargs)
         for key, value in attrs.items():
             setattr(model, key, value)

@@ -73,7 +73,15 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         ``"log1p"`` (default) trains the labelers on log1p values; ``"none"`` on the 20 000-scale values (original).
     labeler_weight, antilabeler_weight
         Weights of the labeler terms in the generator loss (1 in the paper).
-
+    tf_input
+        ``"normalized"`` (default): the target generators read the controller's library-size
+        normalised TF values, on the scale of real cells; ``"raw"``: its output before normalisation
+        (the original, and what models saved by scsynth <= 0.3 load with).
+    target_objective
+        How stage 2 trains the target generators: ``"conditional"`` (default) fits each target given its
+        regulators on real cells by a proper score (no critic, no labelers; converges in a few hundred
+        steps and reproduces knockout effects); ``"adversarial"``: GRouNdGAN's critic and labelers (the
+        original, and what models saved by scsynth <= 0.3 load with). See :doc:`/models/groundgan`.
     Examples
     --------
     >>> import scsynth
@@ -94,6 +102,10 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     _default_controller_steps = 2000
     # stage 1 = ScGAN's defaults; stage 2 = GRouNdGAN's: generator 1e-3 -> 1e-4, critic constant 1e-3
     _stage_plan_kwargs = {1: {"lr": 1e-3}, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1.0}}
+    # stage 2 with target_objective="conditional": one generator step per batch, no critic
+    _conditional_plan_kwargs = {"lr": 1e-3, "lr_decay_to": 0.1, "n_critic": 1}
+    #: what models saved before these options existed were built with
+    _legacy_init_defaults = {"tf_input": "raw", "target_objective": "adversarial"}
 
     def __init__(
         self,
@@ -116,6 +128,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         labeler_input: str = "log1p",
         labeler_weight: float = 1.0,
         antilabeler_weight: float = 1.0,
+        tf_input: str = "normalized",
+        target_objective: str = "conditional",
     ) -> None:
         super().__init__(adata, registry)
         data_genes = np.asarray(self._data_var_names(), dtype=str)
@@ -152,6 +166,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
                 labeler_input=labeler_input,
                 labeler_weight=labeler_weight,
                 antilabeler_weight=antilabeler_weight,
+                tf_input=tf_input,
+                target_objective=target_objective,
             )
         self.grn_ = prepared.to_dict()
         self.var_names_ = np.asarray(prepared.genes, dtype=str)
@@ -218,6 +234,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
 
     @property
     def _default_plan_kwargs(self) -> dict[str, Any]:  # type: ignore[override]
+        if self.module.stage == 2 and self.module.target_objective == "conditional":
+            return self._conditional_plan_kwargs
         return self._stage_plan_kwargs[self.module.stage]
 
     def _history_stage(self) -> str:
@@ -288,7 +306,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         seed
             Seed of the split and the training draws (``scsynth.settings.seed`` when ``None``).
         plan_kwargs
-            Stage-2 options of :class:`~scsynth.train.GRouNdGANTrainingPlan` (``lr``, ``lr_labeler``, ``n_critic``, ...).
+            Stage-2 options of :class:`~scsynth.train.GRouNdGANTrainingPlan` (``lr``, ``lr_decay_to``, and for the
+            adversarial objective ``lr_labeler``, ``n_critic``, ...).
         controller_plan_kwargs
             Stage-1 options of the plan.
         **kwargs
@@ -334,6 +353,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
             finally:
                 self.module.stage = 2
         if max_steps:
+            # a new stage 2 starts its target generators at the data (init_targets); a continued one goes on
+            self.module.init_targets_pending = self.n_generator_steps_ == 0 and self.module.tf_input == "normalized"
             try:
                 super().train(max_steps, batch_size=batch_size, plan_kwargs=plan_kwargs, **common)
             except TrainingDivergedError:

@@ -71,6 +71,21 @@ class GRouNdGANModule(BaseModuleClass):
         themselves (the original, whose MSE is on the 20 000 scale).
     labeler_weight, antilabeler_weight
         Weights of the two labeler terms in the generator loss.
+    tf_input
+        What the target generators see of the controller's TFs: ``"normalized"`` (its library-size
+        normalised cells, the scale of real normalised cells, so the conditional term can feed them
+        real cells' TFs) or ``"raw"`` (its output before normalisation, GRouNdGAN's original and the
+        behaviour of models saved by scsynth <= 0.3).
+    output_bias
+        Initial output bias of the target generators (see :class:`~scsynth.nn.TargetGenerators`).
+    target_objective
+        How stage 2 trains the target generators. ``"conditional"`` (default): the energy score of
+        each target generated from *real* cells' TFs against those cells' targets
+        (:meth:`conditional_loss`), alone; no critic and no labelers. A target generator models its
+        gene given its regulators with its own noise, so the product of these conditionals is the
+        model's whole distribution of targets given the TFs, and a strictly proper score fits each
+        one directly, from real (TF, target) pairs. ``"adversarial"``: GRouNdGAN's critic and
+        labelers on whole cells made from the controller's TFs (the original).
     """
 
     def __init__(
@@ -95,10 +110,23 @@ class GRouNdGANModule(BaseModuleClass):
         labeler_input: str = "log1p",
         labeler_weight: float = 1.0,
         antilabeler_weight: float = 1.0,
+        tf_input: str = "normalized",
+        output_bias: float = 1.0,
+        target_objective: str = "conditional",
     ) -> None:
         super().__init__()
         if labeler_input not in ("log1p", "none"):
             raise ValueError(f"labeler_input must be 'log1p' or 'none', got {labeler_input!r}.")
+        if tf_input not in ("normalized", "raw"):
+            raise ValueError(f"tf_input must be 'normalized' or 'raw', got {tf_input!r}.")
+        if target_objective not in ("conditional", "adversarial"):
+            raise ValueError(f"target_objective must be 'conditional' or 'adversarial', got {target_objective!r}.")
+        if target_objective == "conditional" and tf_input != "normalized":
+            raise ValueError("target_objective='conditional' needs tf_input='normalized' (real cells' TFs are "
+                             "normalised).")
+        self.tf_input, self.target_objective = tf_input, target_objective
+        #: set by the model before a first stage 2: start the targets' output scales at the first real batch
+        self.init_targets_pending = False
         self.n_input = n_input
         self.n_genes = len(gene_index)
         self.n_tfs, self.n_targets = len(tf_positions), len(target_positions)
@@ -115,7 +143,7 @@ class GRouNdGANModule(BaseModuleClass):
         )
         self.normalize = LibrarySizeNormalization(library_size)
         self.target_generators = TargetGenerators(
-            regulators, self.n_tfs, width=width, depth=depth, noise_per_gene=noise_per_gene
+            regulators, self.n_tfs, width=width, depth=depth, noise_per_gene=noise_per_gene, output_bias=output_bias,
         )
         self.critic_net = MLPCritic(self.n_genes, n_hidden=critic_hidden, input_transform=critic_input)
         self.labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)
@@ -174,9 +202,33 @@ class GRouNdGANModule(BaseModuleClass):
         return tuple(torch.randn(s, device=self.device) for s in shapes)
 
     def tf_values(self, z: torch.Tensor) -> torch.Tensor:
-        """The controller's TF values (before library-size normalisation); no gradient reaches the controller."""
+        """The controller's TF values (``tf_input``: normalised or raw); no gradient reaches the controller."""
         with torch.no_grad():
-            return self.controller.generator(z, normalize=False)[:, self.controller_tf_index]
+            return self.controller.generator(z, normalize=self.tf_input == "normalized")[:, self.controller_tf_index]
+
+    @torch.no_grad()
+    def init_targets(self, x_real: torch.Tensor) -> None:
+        """Start each target's output scale at its mean in a batch of real normalised cells (data-dependent init)."""
+        mean = x_real[:, self.target_positions].mean(0)
+        floor = x_real.sum(1).mean() / x_real.shape[1] * 1e-3  # a gene absent from the batch still trains
+        self.target_generators.output_scale.copy_(mean.clamp_min(floor))
+        self.init_targets_pending = False
+
+    def conditional_loss(self, x_real: torch.Tensor) -> torch.Tensor:
+        """Energy score of the targets generated from real cells' TFs, against their real targets.
+
+        Per target gene, with two noise draws ``a, b`` and the real value ``y`` (log1p of normalised
+        values): ``(|a - y| + |b - y|) / 2 - |a - b| / 2``, averaged over cells and genes. It is a
+        strictly proper score of each target's distribution given its regulators, which is exactly
+        what a target generator models (targets are independent given the TFs), so it is minimised by
+        the true conditional distributions: real (TF, target) pairs teach the causal dependence
+        directly, where the critic only sees it through whole cells.
+        """
+        tfs, real = x_real[:, self.tf_positions], torch.log1p(x_real[:, self.target_positions])
+        n = x_real.shape[0]
+        noise = torch.randn(2 * n, self.n_targets, self.noise_per_gene, device=x_real.device, dtype=x_real.dtype)
+        a, b = torch.log1p(self.target_generators(tfs.repeat(2, 1), noise)).split(n)
+        return ((a - real).abs().mean() + (b - real).abs().mean()) / 2 - (a - b).abs().mean() / 2
 
     def assemble(self, tf_values: torch.Tensor, gene_noise: torch.Tensor, z: torch.Tensor | None = None) -> CellParts:
         """Run the target generators on given TF values and noise; the cell before normalisation."""
@@ -208,8 +260,12 @@ class GRouNdGANModule(BaseModuleClass):
         return {"x_fake": self.normalize(parts.raw), "z": z}
 
     def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
-        """Generator loss; in stage 2 with the labeler and anti-labeler terms."""
+        """Generator loss: stage 1 the controller's; stage 2 :meth:`conditional_loss` or the adversarial one."""
         fake = generative_outputs["x_fake"]
+        if self._stage == 2 and self.target_objective == "conditional":
+            conditional = self.conditional_loss(inference_outputs["x_real"])
+            return LossOutput(loss=conditional, n_obs_minibatch=fake.shape[0],
+                              extra_metrics={"generator_conditional": conditional.detach()})
         adversarial = -self.critic(fake).mean()
         if self._stage == 1:
             return LossOutput(loss=adversarial, n_obs_minibatch=fake.shape[0])

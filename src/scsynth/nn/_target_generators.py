@@ -29,7 +29,7 @@ class _GeneGroup(nn.Module):
     #: Activation elements per chunk (``genes * hidden * batch``): 2 MiB of fp32, about one core's L2.
     chunk_elements = 1 << 19
 
-    def __init__(self, n_genes: int, n_in: int, n_hidden: int, depth: int) -> None:
+    def __init__(self, n_genes: int, n_in: int, n_hidden: int, depth: int, output_bias: float = 0.0) -> None:
         super().__init__()
         self.n_genes, self.n_hidden = n_genes, n_hidden
         sizes = [n_in] + [n_hidden] * (depth + 1)
@@ -45,7 +45,7 @@ class _GeneGroup(nn.Module):
             self.biases.append(nn.Parameter(torch.empty(n_genes, 1, fan_out).uniform_(-b, b)))
             self.norms.append(nn.BatchNorm1d(n_genes * fan_out))
         self.out_weight = nn.Parameter(torch.randn(n_genes, n_hidden, 1) * math.sqrt(2.0 / n_hidden))  # Kaiming
-        self.out_bias = nn.Parameter(torch.zeros(n_genes, 1, 1))
+        self.out_bias = nn.Parameter(torch.full((n_genes, 1, 1), float(output_bias)))
 
     def flat_parameters(self) -> list[nn.Parameter]:
         """Per layer weight, bias, BatchNorm weight and bias, then the output weight and bias."""
@@ -216,6 +216,18 @@ class TargetGenerators(nn.Module):
         Number of hidden layers after the input block (``depth per gene``).
     noise_per_gene
         Standard-normal noise inputs per gene.
+    output_bias
+        Initial bias of every output unit. GRouNdGAN's 0 leaves about half of the genes' outputs below
+        the ReLU for most cells at the start; 1 (with ``output_scale`` at the genes' means) starts every
+        gene alive at its mean level.
+
+    Attributes
+    ----------
+    output_scale
+        Per-target factor applied after the output ReLU (a buffer, 1 by default): with it at the genes'
+        mean expression the networks learn in units of each gene's own level, so a gene at 300 and one
+        at 3 train equally fast (with Adam's per-parameter steps, a unit-scale output needs thousands of
+        steps to reach 300).
 
     Examples
     --------
@@ -234,6 +246,7 @@ class TargetGenerators(nn.Module):
         width: int = 2,
         depth: int = 3,
         noise_per_gene: int = 1,
+        output_bias: float = 0.0,
     ) -> None:
         super().__init__()
         if width < 1 or depth < 0 or noise_per_gene < 1:
@@ -254,7 +267,8 @@ class TargetGenerators(nn.Module):
             self.register_buffer(f"_members_{i}", torch.as_tensor(members))
             self.register_buffer(f"_regulators_{i}", torch.as_tensor(regs))
             n_in = int(k) + noise_per_gene
-            self.groups.append(_GeneGroup(len(members), n_in, width * n_in, depth))
+            self.groups.append(_GeneGroup(len(members), n_in, width * n_in, depth, output_bias))
+        self.register_buffer("output_scale", torch.ones(self.n_targets))
 
     def forward(self, tf_values: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Expression of every target, ``(batch, n_targets)``.
@@ -264,12 +278,18 @@ class TargetGenerators(nn.Module):
         tf_by_gene = tf_values.T.contiguous()  # (n_tfs, batch): gathered rows are contiguous
         noise_by_gene = noise.permute(1, 2, 0)  # (n_targets, noise, batch)
         if len(self.groups) == 1:  # one in-degree (the members are then all targets, in order)
-            return self.groups[0](self._group_input(0, tf_by_gene, noise_by_gene)).T.contiguous()
-        out = tf_values.new_empty(tf_values.shape[0], self.n_targets)
-        for i, group in enumerate(self.groups):
-            x = self._group_input(i, tf_by_gene, noise_by_gene)
-            out = out.index_copy(1, getattr(self, f"_members_{i}"), group(x).T)
-        return out
+            out = self.groups[0](self._group_input(0, tf_by_gene, noise_by_gene)).T
+        else:
+            out = tf_values.new_empty(tf_values.shape[0], self.n_targets)
+            for i, group in enumerate(self.groups):
+                x = self._group_input(i, tf_by_gene, noise_by_gene)
+                out = out.index_copy(1, getattr(self, f"_members_{i}"), group(x).T)
+        return out * self.output_scale
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # models saved before output_scale existed had none: scale 1 is exactly what they computed
+        state_dict.setdefault(prefix + "output_scale", torch.ones_like(self.output_scale))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _group_input(self, i: int, tf_by_gene: torch.Tensor, noise_by_gene: torch.Tensor) -> torch.Tensor:
         """Feature-major input of group ``i``, ``(genes, k + noise_per_gene, batch)``."""

@@ -17,6 +17,9 @@ GROUNDGAN_HISTORY_KEYS = {
     "labeler_real_train": "labeler MSE on real cells (the labeler's own update)",
     "labeler_fake_train": "labeler MSE on fake cells (the labeler's own update)",
     "antilabeler_train": "anti-labeler MSE on fake cells (its own update)",
+    "generator_conditional_train": "energy score of targets generated from real cells' TFs (target_objective "
+                                   "'conditional')",
+    "generator_conditional_validation": "the same energy score on validation cells (target_objective 'conditional')",
 }
 
 
@@ -26,7 +29,11 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
     In stage 1 it trains the causal controller exactly as scGAN. In stage 2, after each generator
     step, the anti-labeler takes a step on fresh fake cells and the labeler one step on the same
     fake cells and one on the real batch (GRouNdGAN's order), each with its own AdamW optimiser at a
-    constant learning rate.
+    constant learning rate. With ``target_objective="conditional"`` (the default), stage 2 has no critic
+    and no labeler steps: every batch is one generator step on
+    :meth:`~scsynth.module.GRouNdGANModule.conditional_loss`. Before the first stage-2 step of a new
+    model, the target generators' output scales start at the first real batch's means
+    (:meth:`~scsynth.module.GRouNdGANModule.init_targets`).
 
     Parameters
     ----------
@@ -55,6 +62,37 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
             self._optimizer_step(opt, loss)
         self._log(key, loss, x.shape[0])
         return loss.detach()
+
+    def _conditional(self) -> bool:
+        return self.module.stage == 2 and self.module.target_objective == "conditional"
+
+    def _real_cells(self, batch: dict) -> torch.Tensor:
+        return self.module.inference(**self.module._get_inference_input(batch))["x_real"]
+
+    def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        pending = self.module.stage == 2 and self.module.init_targets_pending
+        if not self._conditional():
+            if pending:  # data-dependent start of the target generators, before their first use
+                self.module.init_targets(self._real_cells(batch))
+            return super().training_step(batch, batch_idx)
+        x_real = self._real_cells(batch)
+        if pending:
+            self.module.init_targets(x_real)
+        # target_objective="conditional": every batch is one generator step on real (TF, target) pairs
+        opt_g = self.optimizers()[0]
+        with self.toggled_optimizer(opt_g):
+            loss = self.module.conditional_loss(x_real)
+            self._optimizer_step(opt_g, loss)
+        self._log("generator_loss_train", loss, x_real.shape[0], prog_bar=True)
+        self._log("generator_conditional_train", loss, x_real.shape[0])
+        self.count_generator_step(generator_only=True)  # the critic is not trained
+        return {"generator_loss": loss.detach()}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        if not self._conditional():
+            return super().validation_step(batch, batch_idx)
+        x_real = self._real_cells(batch)
+        self._log("generator_conditional_validation", self.module.conditional_loss(x_real), x_real.shape[0])
 
     def after_generator_step(self, batch: dict, inference_outputs: dict) -> dict[str, torch.Tensor]:
         if self.module.stage != 2:

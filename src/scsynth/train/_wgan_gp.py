@@ -209,12 +209,17 @@ class WGANGPTrainingPlan(TrainingPlan):
         if self.critic_steps % self.n_critic == 0:
             losses["generator_loss"] = self.generator_step(batch, inference_outputs).loss.detach()
             losses.update(self.after_generator_step(batch, inference_outputs))
-            for scheduler in self._schedulers():
-                scheduler.step()
-            self.generator_steps += 1
-            if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
-                self.trainer.should_stop = True
+            self.count_generator_step()
         return losses
+
+    def count_generator_step(self, *, generator_only: bool = False) -> None:
+        """Step the learning-rate schedules (``generator_only``: the generator's alone) and stop after
+        ``max_generator_steps`` generator steps."""
+        for scheduler in self._schedulers()[:1] if generator_only else self._schedulers():
+            scheduler.step()
+        self.generator_steps += 1
+        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+            self.trainer.should_stop = True
 
     def on_train_epoch_end(self) -> None:
         self.log("generator_step", float(self.generator_steps), on_epoch=True, sync_dist=self.use_sync_dist)
