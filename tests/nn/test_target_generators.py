@@ -154,4 +154,18 @@ def test_state_dict_names_and_shapes_are_unchanged():
         **{f"groups.1.norms.{i}.{s}": (12,) for i in (0, 1) for s in STATS},
         **{f"groups.1.norms.{i}.num_batches_tracked": () for i in (0, 1)},
         "groups.1.out_weight": (2, 6, 1), "groups.1.out_bias": (2, 1, 1),
+        "output_scale": (3,),  # added with the data-started outputs; older state dicts load with scale 1
     }
+
+
+def test_state_dict_saved_without_output_scale_loads_with_scale_one():
+    regs = [np.array([0, 1]), np.array([1]), np.array([0, 1])]
+    old = TargetGenerators(regs, n_tfs=2, depth=1)
+    state = {k: v for k, v in old.state_dict().items() if k != "output_scale"}  # a model saved before the buffer
+    new = TargetGenerators(regs, n_tfs=2, depth=1)
+    new.output_scale.fill_(5.0)
+    new.load_state_dict(state)
+    assert torch.equal(new.output_scale, torch.ones(3))
+    old.eval(), new.eval()
+    tfs, noise = torch.rand(8, 2), torch.randn(8, 3, 1)
+    torch.testing.assert_close(new(tfs, noise), old(tfs, noise), rtol=0, atol=0)

@@ -284,7 +284,7 @@ class TargetGenerators(nn.Module):
             for i, group in enumerate(self.groups):
                 x = self._group_input(i, tf_by_gene, noise_by_gene)
                 out = out.index_copy(1, getattr(self, f"_members_{i}"), group(x).T)
-        return out * self.output_scale
+        return (out * self.output_scale).contiguous()  # the one-group output is a transposed view
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # models saved before output_scale existed had none: scale 1 is exactly what they computed
