@@ -122,13 +122,15 @@ def real_tf_knockout_lfc(model, cells: anndata.AnnData, tf: str, *, seed: int = 
 
 
 def knockout_fidelity(
-    model, truth: CausalModel, *, n_obs: int = 2000, seed: int = 0, real_cells: anndata.AnnData | None = None
+    model, truth: CausalModel, *, n_obs: int = 2000, seed: int = 0, real_cells: anndata.AnnData | None = None,
+    true_effects: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Per knocked-out TF: AUROC of |lfc| for its true targets, Pearson r and sign agreement with the truth.
 
     ``model`` is a trained :class:`scsynth.model.GRouNdGAN`; each TF of ``truth`` is knocked out in turn,
     in ``n_obs`` generated cells (:meth:`~scsynth.model.GRouNdGAN.perturb`), or with ``real_cells`` in
     those cells' own TF values (:func:`real_tf_knockout_lfc`: stage 2 alone, without the controller).
+    ``true_effects`` (TF -> :meth:`CausalModel.knockout_lfc`) saves recomputing the truth (seconds per TF).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -138,7 +140,9 @@ def knockout_fidelity(
             lfc = model.perturb(knockout=tf, n_obs=n_obs, seed=seed).uns["perturbation"]["effects"]["lfc"]
         else:
             lfc = real_tf_knockout_lfc(model, real_cells, tf, seed=seed)
-        true = truth.knockout_lfc(tf, library_size=model.module.normalize.library_size)
+        true = (true_effects or {}).get(tf)
+        if true is None:
+            true = truth.knockout_lfc(tf, library_size=model.module.normalize.library_size)
         genes = [g for g in truth.genes if g != tf]
         is_target = np.isin(genes, truth.grn.loc[truth.grn["source"] == tf, "target"])
         m, t = lfc.loc[genes].to_numpy(), true.loc[genes].to_numpy()

@@ -83,21 +83,25 @@ def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed
     """Knockout fidelity of both stage-2 objectives on one causal model instance, sharing one controller."""
     truth = causal_model(seed=seed)
     adata = truth.sample(n_cells, seed=seed)
-    scsynth.model.ScGAN.setup_anndata(adata, is_count_data=True)
-    controller = scsynth.model.ScGAN(adata)
+    controller_data = adata.copy()
+    scsynth.model.ScGAN.setup_anndata(controller_data, is_count_data=True)
+    controller = scsynth.model.ScGAN(controller_data)
     start = time.perf_counter()
     controller.train(controller_steps, batch_size=128, seed=seed, enable_progress_bar=False)
     controller_s = time.perf_counter() - start
+    library_size = controller.module.normalize.library_size  # GRouNdGAN takes the controller's
+    true_effects = {tf: truth.knockout_lfc(tf, library_size=library_size) for tf in truth.tfs}
     rows = []
     for objective in ("conditional", "adversarial"):
         # both read the controller's normalised TFs, so the rows differ in the objective alone
+        scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=True)
         model = scsynth.model.GRouNdGAN(adata, grn=truth.grn, controller=controller, target_objective=objective)
         start = time.perf_counter()
         model.train(target_steps, batch_size=128, seed=seed, enable_progress_bar=False)
         stage2_s = time.perf_counter() - start
         # knocked out in generated cells (the user's call), and in real cells' TFs (stage 2 alone)
         for tfs_from, real_cells in (("controller", None), ("real cells", adata)):
-            per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells)
+            per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells, true_effects=true_effects)
             medians = per_tf[["AUROC", "pearson_r", "sign_agreement", "slope"]].median()
             rows.append({"seed": seed, "stage 2": objective, "TFs from": tfs_from,
                          "steps": f"{controller_steps}+{target_steps}", "controller_s": controller_s,

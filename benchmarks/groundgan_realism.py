@@ -4,12 +4,19 @@ Usage::
 
     python benchmarks/groundgan_realism.py               # 240 s of training per model and dataset
     python benchmarks/groundgan_realism.py --budget 60   # a quick run
+    python benchmarks/groundgan_realism.py --stage2 --controller-steps 400 --target-steps 300 --seeds 0
 
 Same datasets, split and scoring as ``benchmarks/realism.py`` (pbmc68k_reduced, 1000 HVGs of the 559
 immune cells; 30% held out; :func:`scsynth.metrics.realism` with the split-half control). GRouNdGAN
 imposes the top-15 GRN inferred from the training cells (:func:`scsynth.data.infer_grn`; its
 inference time is reported, not counted in the budget) and spends half the budget on each stage.
 Writes ``benchmarks/results/groundgan_realism.json``.
+
+``--stage2``: the stage-2 objectives side by side at equal *steps* (so the machine's speed does not enter):
+one ScGAN controller is trained per dataset and seed, then each objective (``target_objective=
+"conditional"``, the default, and ``"adversarial"``, the original) trains its target generators on top of
+it for the same number of steps; the controller's own cells are the reference (GRouNdGAN's cells can only
+be as realistic as its controller's TFs allow). Writes ``groundgan_stage2.json`` / ``.md``.
 """
 
 from __future__ import annotations
@@ -39,15 +46,67 @@ def groundgan(train, held_out, counts, budget, seed, **kw):
     return {"cells": cells, "train_seconds": seconds, "steps": steps, "infer_grn_s": infer_s}
 
 
+def stage2_ablation(args: argparse.Namespace) -> None:
+    rows = []
+    for seed in args.seeds:
+        for name, (train, held_out, _key, counts) in datasets(seed).items():
+            if args.datasets and name not in args.datasets:
+                continue
+            grn = scsynth.data.infer_grn(train, top_k=15, seed=seed, progress=False)
+            controller_data = train.copy()
+            scsynth.model.ScGAN.setup_anndata(controller_data, is_count_data=counts)
+            controller = scsynth.model.ScGAN(controller_data)
+            start = time.perf_counter()
+            controller.train(args.controller_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
+            controller_s = time.perf_counter() - start
+            runs = {"ScGAN controller (its own cells)": (controller, controller_s)}
+            for objective in ("conditional", "adversarial"):
+                adata = train.copy()
+                scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=counts)
+                model = scsynth.model.GRouNdGAN(adata, grn=grn, controller=controller, unregulated="noise",
+                                                target_objective=objective)
+                start = time.perf_counter()
+                model.train(args.target_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
+                runs[f"GRouNdGAN {objective}"] = (model, time.perf_counter() - start)
+            for model_name, (model, seconds) in runs.items():
+                cells = model.generate(held_out.n_obs, seed=seed)
+                table = scsynth.metrics.realism(held_out[:, cells.var_names], cells, n_repeats=args.repeats, seed=seed)
+                rec = table.set_index("metric")
+                row = {"dataset": name, "seed": seed, "model": model_name,
+                       "steps": f"{args.controller_steps}" + ("" if model is controller else f"+{args.target_steps}"),
+                       "train_s": seconds, "rf_auroc": float(rec.loc["rf_auroc", "value"]),
+                       "rf_ctrl": float(rec.loc["rf_auroc", "control"]), "mmd/ctrl": float(rec.loc["mmd", "ratio"]),
+                       "milisi": float(rec.loc["milisi", "value"]), "gene_mean_corr": float(rec.loc["gene_mean_corr", "value"]),
+                       "gene_corr_corr": float(rec.loc["gene_corr_corr", "value"])}
+                rows.append(row)
+                print(f"  seed {seed} {name:16s} {model_name:34s} rf_auroc {row['rf_auroc']:.3f} "
+                      f"(ctrl {row['rf_ctrl']:.3f})  mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}  "
+                      f"({seconds:.0f} s)", flush=True)
+    report = (f"Stage-2 objectives at equal steps on one shared ScGAN controller per dataset and seed "
+              f"({args.controller_steps} controller steps, {args.target_steps} stage-2 steps, batch 64; held-out "
+              "cells; `train_s` is the stage's own time):\n\n" + markdown_table(rows, list(rows[0])))
+    print("\n" + report)
+    write_markdown("groundgan_stage2", report)
+    path = write_json("groundgan_stage2", {"machine": machine(), "args": vars(args), "rows": rows})
+    print(f"\nwrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=240, help="training seconds per model and dataset")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each realism comparison")
+    parser.add_argument("--stage2", action="store_true", help="only the step-matched stage-2 objective comparison")
+    parser.add_argument("--controller-steps", type=int, default=400, help="--stage2: controller steps")
+    parser.add_argument("--target-steps", type=int, default=300, help="--stage2: stage-2 steps per objective")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="--stage2: seeds")
+    parser.add_argument("--datasets", nargs="+", default=None, help="--stage2: datasets (default both)")
     args = parser.parse_args()
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", message=".*value argument must be within the support.*")
+    if args.stage2:
+        return stage2_ablation(args)
     rows, tables = [], {}
     for name, (train, held_out, _key, counts) in datasets(args.seed).items():
         print(f"== {name}: {train.n_obs} training cells, {held_out.n_obs} held out, {train.n_vars} genes", flush=True)

@@ -58,7 +58,8 @@ def test_stratify_probabilities_equal_the_per_episode_path(trained_rnagan, refer
             del model._factorised
         frames.append(frame.to_numpy())
         temps.append((model.adata if references is None else data).uns["rnagan"]["params"]["temperature"])
-    np.testing.assert_allclose(frames[0], frames[1], rtol=1e-4, atol=1e-6)
+    # same function, other float32 summation order: probabilities agree to float32 rounding (2.7e-6 seen on AMD EPYC)
+    np.testing.assert_allclose(frames[0], frames[1], rtol=1e-4, atol=1e-5)
     assert temps[0] == pytest.approx(temps[1], rel=1e-4)
 
 
