@@ -43,6 +43,18 @@ def test_two_stages_train_with_separate_budgets_and_histories(trained_groundgan)
     assert trained_groundgan.history_["lr_generator"].iloc[-1, 0] < 1e-2  # stage-2 generator lr decays (from 1e-2)
 
 
+def test_stage_two_options_are_checked_before_training(_pbmc, pbmc_grn):
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    with pytest.raises(ValueError, match="target_objective must be 'conditional' or 'adversarial'"):
+        GRouNdGAN(adata, grn=pbmc_grn, target_objective="gan", **SMALL_GG)
+    with pytest.raises(ValueError, match="tf_input must be"):
+        GRouNdGAN(adata, grn=pbmc_grn, tf_input="log", **SMALL_GG)
+    with pytest.raises(ValueError, match="needs tf_input='normalized'"):
+        GRouNdGAN(adata, grn=pbmc_grn, tf_input="raw", **SMALL_GG)  # the conditional default reads real cells' TFs
+    GRouNdGAN(adata, grn=pbmc_grn, tf_input="raw", target_objective="adversarial", **SMALL_GG)  # the original
+
+
 def test_adversarial_stage_two_trains_critic_and_labelers(_pbmc, pbmc_grn):
     adata = _pbmc.copy()
     GRouNdGAN.setup_anndata(adata, is_count_data=False)
