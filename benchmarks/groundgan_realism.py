@@ -82,6 +82,8 @@ def stage2_ablation(args: argparse.Namespace) -> None:
                 print(f"  seed {seed} {name:16s} {model_name:34s} rf_auroc {row['rf_auroc']:.3f} "
                       f"(ctrl {row['rf_ctrl']:.3f})  mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}  "
                       f"({seconds:.0f} s)", flush=True)
+                # written after every row, so a run cut short keeps what it measured
+                write_json("groundgan_stage2", {"machine": machine(), "args": vars(args), "rows": rows})
     report = (f"Stage-2 objectives at equal steps on one shared ScGAN controller per dataset and seed "
               f"({args.controller_steps} controller steps, {args.target_steps} stage-2 steps, batch 64; held-out "
               "cells; `train_s` is the stage's own time):\n\n" + markdown_table(rows, list(rows[0])))
