@@ -87,6 +87,20 @@ def test_conditional_stage_two_starts_at_the_data_and_lowers_its_score(_pbmc, pb
     assert "generator_conditional_validation" in model.history_ and "wasserstein_validation" not in model.history_
 
 
+def test_early_stopping_watches_each_stages_validation_loss(_pbmc, pbmc_grn):
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    model = GRouNdGAN(adata, grn=pbmc_grn, **SMALL_GG)
+    # min_delta so large that only the first check counts as an improvement: each stage stops after
+    # patience + 1 checks, which needs the monitored key (the critic-free stage 2 logs no wasserstein_validation)
+    stop = {"early_stopping": True, "early_stopping_patience": 1, "early_stopping_min_delta": 1e9}
+    model.train(controller_steps=200, max_steps=200, batch_size=32, train_size=0.8, validate_every=5, seed=0,
+                enable_progress_bar=False, **stop)
+    assert 0 < model.controller_steps_ < 200 and 0 < model.n_generator_steps_ < 200
+    assert "wasserstein_validation" in model.histories_["controller"]
+    assert "generator_conditional_validation" in model.histories_["generator"]
+
+
 def test_stage_two_freezes_the_controller_weights_and_batchnorm(_pbmc, pbmc_grn):
     adata = _pbmc.copy()
     GRouNdGAN.setup_anndata(adata, is_count_data=False)

@@ -248,8 +248,9 @@ class GANModelBase(ScsynthModelBase):
         seed
             Seed of the split, the initial noise and the training draws (``scsynth.settings.seed`` when ``None``).
         early_stopping
-            Stop when ``wasserstein_validation`` stops improving (Lightning ``EarlyStopping`` options go
-            through ``early_stopping_patience`` etc. in ``trainer_kwargs``).
+            Stop when the validation loss stops improving: ``wasserstein_validation``, or
+            ``generator_conditional_validation`` in GRouNdGAN's conditional stage 2 (Lightning
+            ``EarlyStopping`` options go through ``early_stopping_patience`` etc. in ``trainer_kwargs``).
         ema_decay
             Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999) and
             make it the generator at the end of training (:class:`~scsynth.train.GeneratorEMA`); ``None`` or
@@ -307,7 +308,7 @@ class GANModelBase(ScsynthModelBase):
         elif early_stopping:
             raise ValueError("early_stopping needs validation cells; set train_size < 1.")
         if early_stopping:
-            trainer_kwargs.setdefault("early_stopping_monitor", "wasserstein_validation")
+            trainer_kwargs.setdefault("early_stopping_monitor", self._early_stopping_monitor())
             trainer_kwargs.setdefault("early_stopping_mode", "min")
         callbacks = list(trainer_kwargs.pop("callbacks", []))
         data_splitter = self._data_splitter_cls(
@@ -339,6 +340,10 @@ class GANModelBase(ScsynthModelBase):
             # trained = holds the weights of some finite training, from an earlier call or from this one
             self.is_trained_ = was_trained or guard.kept_step > 0
         guard.raise_if_diverged()
+
+    def _early_stopping_monitor(self) -> str:
+        """Validation metric that ``train(early_stopping=True)`` watches (lower is better)."""
+        return "wasserstein_validation"
 
     def _training_stage(self) -> tuple[str | None, str]:
         """Stage named in a divergence error, and the ``train`` argument taking this stage's plan options."""

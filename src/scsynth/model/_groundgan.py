@@ -253,6 +253,12 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     def _progress_title(self) -> str:
         return "Stage 1/2: causal controller" if self.module.stage == 1 else "Stage 2/2: target generators"
 
+    def _early_stopping_monitor(self) -> str:
+        # the conditional stage 2 has no critic: it watches its own held-out energy score
+        if self.module.stage == 2 and self.module.target_objective == "conditional":
+            return "generator_conditional_validation"
+        return super()._early_stopping_monitor()
+
     def _training_stage(self) -> tuple[str | None, str]:
         if self.module.stage == 1:
             return "stage 1, causal controller", "controller_plan_kwargs"

@@ -51,7 +51,7 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
 
     def configure_optimizers(self):
         optimizers, schedulers = super().configure_optimizers()
-        if self.module.stage == 2:
+        if self.module.stage == 2 and not self._conditional():  # the conditional stage 2 trains no labelers
             optimizers += [self._adamw(self.module.labeler.parameters(), self.lr_labeler),
                            self._adamw(self.module.anti_labeler.parameters(), self.lr_labeler)]
         return optimizers, schedulers
