@@ -48,6 +48,35 @@ def groundgan(train, held_out, counts, budget, seed, **kw):
     return {"cells": cells, "train_seconds": seconds, "steps": steps, "infer_grn_s": infer_s}
 
 
+def cells_from_real_tfs(model, train, n_obs: int, seed: int):
+    """Cells whose TFs are those of ``n_obs`` random *training* cells and whose targets come from stage 2.
+
+    A perfect controller's cells, so to speak: how realistic stage 2 alone is, given real TF values
+    (and those cells' library sizes), scored on held-out cells like every other row.
+    """
+    import anndata
+    import numpy as np
+    import pandas as pd
+    import torch
+    from scipy import sparse
+
+    module = model.module
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(train.n_obs, size=n_obs, replace=True)
+    x = train[rows, model.var_names_].X
+    x = torch.as_tensor(x.toarray() if sparse.issparse(x) else np.asarray(x), dtype=torch.float32)
+    library = x.sum(1, keepdim=True)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_obs, module.n_targets, module.noise_per_gene, generator=gen)
+    module.eval()
+    with torch.inference_mode():
+        tfs = module.normalize(x)[:, module.tf_positions]
+        values = module.normalize(module.regenerate(tfs, noise)) * library / module.normalize.library_size
+    if model.is_count_data:
+        values = torch.floor(values + torch.rand(values.shape, generator=gen))
+    return anndata.AnnData(sparse.csr_matrix(values.numpy()), var=pd.DataFrame(index=np.asarray(model.var_names_)))
+
+
 def stage2_ablation(args: argparse.Namespace) -> None:
     rows = []
     for seed in args.seeds:
@@ -62,7 +91,7 @@ def stage2_ablation(args: argparse.Namespace) -> None:
             controller.train(args.controller_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
             controller_s = time.perf_counter() - start
             runs = {"ScGAN controller (its own cells)": (controller, controller_s)}
-            for objective in ("conditional", "adversarial"):
+            for objective in args.objectives:
                 adata = train.copy()
                 scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=counts)
                 model = scsynth.model.GRouNdGAN(adata, grn=grn, controller=controller, unregulated="noise",
@@ -70,8 +99,15 @@ def stage2_ablation(args: argparse.Namespace) -> None:
                 start = time.perf_counter()
                 model.train(args.target_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
                 runs[f"GRouNdGAN {objective}"] = (model, time.perf_counter() - start)
-            for model_name, (model, seconds) in runs.items():
-                cells = model.generate(held_out.n_obs, seed=seed)
+            scored = [(name_, model, seconds, False) for name_, (model, seconds) in runs.items()]
+            if args.real_tfs:  # stage 2 alone, given training cells' real TF values
+                scored += [(f"{name_}, real TFs", model, seconds, True) for name_, (model, seconds) in runs.items()
+                           if model is not controller]
+            for model_name, model, seconds, real_tfs in scored:
+                if real_tfs:
+                    cells = cells_from_real_tfs(model, train, held_out.n_obs, seed)
+                else:
+                    cells = model.generate(held_out.n_obs, seed=seed)
                 table = scsynth.metrics.realism(held_out[:, cells.var_names], cells, n_repeats=args.repeats, seed=seed)
                 rec = table.set_index("metric")
                 row = {"dataset": name, "seed": seed, "model": model_name,
@@ -116,6 +152,10 @@ def main() -> None:
     parser.add_argument("--target-steps", type=int, default=300, help="--stage2: stage-2 steps per objective")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="--stage2: seeds")
     parser.add_argument("--datasets", nargs="+", default=None, help="--stage2: datasets (default both)")
+    parser.add_argument("--objectives", nargs="+", default=["conditional", "adversarial"],
+                        choices=["conditional", "adversarial"], help="--stage2: stage-2 objectives")
+    parser.add_argument("--real-tfs", action="store_true",
+                        help="--stage2: also score each stage 2 given training cells' real TF values")
     parser.add_argument("--summarize", action="store_true",
                         help="--stage2: rewrite groundgan_stage2.md from the JSON (e.g. of a run cut short)")
     args = parser.parse_args()
