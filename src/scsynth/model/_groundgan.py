@@ -235,9 +235,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
 
     @property
     def _default_plan_kwargs(self) -> dict[str, Any]:  # type: ignore[override]
-        if self.module.stage == 2 and self.module.target_objective == "conditional":
-            return self._conditional_plan_kwargs
-        return self._stage_plan_kwargs[self.module.stage]
+        conditional = self.module.stage == 2 and self.module.target_objective == "conditional"
+        return self._conditional_plan_kwargs if conditional else self._stage_plan_kwargs[self.module.stage]
 
     def _history_stage(self) -> str:
         return "controller" if self.module.stage == 1 else "generator"
@@ -253,11 +252,9 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     def _progress_title(self) -> str:
         return "Stage 1/2: causal controller" if self.module.stage == 1 else "Stage 2/2: target generators"
 
-    def _early_stopping_monitor(self) -> str:
-        # the conditional stage 2 has no critic: it watches its own held-out energy score
-        if self.module.stage == 2 and self.module.target_objective == "conditional":
-            return "generator_conditional_validation"
-        return super()._early_stopping_monitor()
+    def _early_stopping_monitor(self) -> str:  # the conditional stage 2 has no critic: its held-out energy score
+        conditional = self.module.stage == 2 and self.module.target_objective == "conditional"
+        return "generator_conditional_validation" if conditional else super()._early_stopping_monitor()
 
     def _training_stage(self) -> tuple[str | None, str]:
         if self.module.stage == 1:
