@@ -235,8 +235,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
 
     @property
     def _default_plan_kwargs(self) -> dict[str, Any]:  # type: ignore[override]
-        conditional = self.module.stage == 2 and self.module.target_objective == "conditional"
-        return self._conditional_plan_kwargs if conditional else self._stage_plan_kwargs[self.module.stage]
+        kwargs = self._stage_plan_kwargs[self.module.stage]
+        return self._conditional_plan_kwargs if self.module.conditional_stage else kwargs
 
     def _history_stage(self) -> str:
         return "controller" if self.module.stage == 1 else "generator"
@@ -253,8 +253,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         return "Stage 1/2: causal controller" if self.module.stage == 1 else "Stage 2/2: target generators"
 
     def _early_stopping_monitor(self) -> str:  # the conditional stage 2 has no critic: its held-out energy score
-        conditional = self.module.stage == 2 and self.module.target_objective == "conditional"
-        return "generator_conditional_validation" if conditional else super()._early_stopping_monitor()
+        monitor = "generator_conditional_validation" if self.module.conditional_stage else None
+        return monitor or super()._early_stopping_monitor()
 
     def _training_stage(self) -> tuple[str | None, str]:
         if self.module.stage == 1:

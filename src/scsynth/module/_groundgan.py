@@ -165,6 +165,11 @@ class GRouNdGANModule(BaseModuleClass):
             p.requires_grad_(value == 1)
         self.train(self.training)
 
+    @property
+    def conditional_stage(self) -> bool:
+        """Stage 2 with ``target_objective="conditional"``: no critic or labelers, one energy-score step a batch."""
+        return self._stage == 2 and self.target_objective == "conditional"
+
     def train(self, mode: bool = True) -> GRouNdGANModule:
         super().train(mode)
         if self._stage == 2:  # the controller's BatchNorm statistics stay frozen after stage 1
@@ -262,7 +267,7 @@ class GRouNdGANModule(BaseModuleClass):
     def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
         """Generator loss: stage 1 the controller's; stage 2 :meth:`conditional_loss` or the adversarial one."""
         fake = generative_outputs["x_fake"]
-        if self._stage == 2 and self.target_objective == "conditional":
+        if self.conditional_stage:
             conditional = self.conditional_loss(inference_outputs["x_real"])
             return LossOutput(loss=conditional, n_obs_minibatch=fake.shape[0],
                               extra_metrics={"generator_conditional": conditional.detach()})

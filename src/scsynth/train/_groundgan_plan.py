@@ -51,7 +51,7 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
 
     def configure_optimizers(self):
         optimizers, schedulers = super().configure_optimizers()
-        if self.module.stage == 2 and not self._conditional():  # the conditional stage 2 trains no labelers
+        if self.module.stage == 2 and not self.module.conditional_stage:  # the conditional one trains no labelers
             optimizers += [self._adamw(self.module.labeler.parameters(), self.lr_labeler),
                            self._adamw(self.module.anti_labeler.parameters(), self.lr_labeler)]
         return optimizers, schedulers
@@ -63,15 +63,12 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
         self._log(key, loss, x.shape[0])
         return loss.detach()
 
-    def _conditional(self) -> bool:
-        return self.module.stage == 2 and self.module.target_objective == "conditional"
-
     def _real_cells(self, batch: dict) -> torch.Tensor:
         return self.module.inference(**self.module._get_inference_input(batch))["x_real"]
 
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         pending = self.module.stage == 2 and self.module.init_targets_pending
-        if not self._conditional():
+        if not self.module.conditional_stage:
             if pending:  # data-dependent start of the target generators, before their first use
                 self.module.init_targets(self._real_cells(batch))
             return super().training_step(batch, batch_idx)
@@ -89,7 +86,7 @@ class GRouNdGANTrainingPlan(WGANGPTrainingPlan):
         return {"generator_loss": loss.detach()}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        if not self._conditional():
+        if not self.module.conditional_stage:
             return super().validation_step(batch, batch_idx)
         x_real = self._real_cells(batch)
         self._log("generator_conditional_validation", self.module.conditional_loss(x_real), x_real.shape[0])
