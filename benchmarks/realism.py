@@ -24,7 +24,11 @@ sample's group), the **NB-copula** peer (``_nb_copula.py``: scDesign2's recipe, 
 labels, else per k-means cluster of the training cells, 8 clusters; fitting is not budgeted, its seconds are reported), ``scVI prior`` and ``scVI posterior predictive``
 (a reference: samples of the training cells' posteriors). Each trains for the same wall-clock budget
 (Lightning ``max_time``) on the same training cells and generates as many cells as are held out
-(conditional models with the held-out labels). ``--variant`` adds a model with other training options, for
+(conditional models with the held-out labels). ``--steps`` instead trains every GAN for a number of
+generator steps (ScGAN and cscGAN; the copula needs none): a slower machine can then reproduce a faster one's
+budget in steps (on the 2-core machine of the stored 240-s rows, 240 s are about 1200 ScGAN steps); these rows
+are keyed ``budget_s = 0`` with ``budget_steps``, tabled as "<n> steps" and written to ``realism_steps.*``
+unless ``--out`` says otherwise. ``--variant`` adds a model with other training options, for
 ablations (e.g. ``--variant "ScGAN no EMA" ScGAN '{"ema_decay": null}'``).
 
 Scores (:func:`scsynth.metrics.realism`, control = two halves of the held-out cells; plus
@@ -135,13 +139,15 @@ def load_splits(names: list[str], seed: int) -> dict[str, Split]:
 
 
 # -- models --------------------------------------------------------------------------------------------------------
-def scgan(train, held_out, key, counts, budget, seed, conditional, **train_kwargs):
+def scgan(train, held_out, key, counts, budget, seed, conditional, *, steps=None, **train_kwargs):
+    """ScGAN (cscGAN when ``conditional``) for ``budget`` seconds, or exactly ``steps`` generator steps."""
     adata = train.copy()
     scsynth.model.ScGAN.setup_anndata(adata, labels_key=key if conditional else None, is_count_data=counts)
     model = scsynth.model.ScGAN(adata, **train_kwargs.pop("model_kwargs", {}))
     options = {"train_size": 1.0, **train_kwargs}
+    limit = {"max_steps": 10**7, "max_time": {"seconds": budget}} if steps is None else {"max_steps": steps}
     start = time.perf_counter()
-    model.train(max_steps=10**7, seed=seed, max_time={"seconds": budget}, enable_progress_bar=False, **options)
+    model.train(seed=seed, enable_progress_bar=False, **limit, **options)
     seconds = time.perf_counter() - start
     labels = list(held_out.obs[key].astype(str)) if conditional else None
     cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
@@ -186,6 +192,10 @@ def run_scgan(split: Split, budget: float, seed: int, **kw) -> dict:
 
 def run_cscgan(split: Split, budget: float, seed: int, **kw) -> dict:
     return scgan(split.train, split.held_out, split.labels_key, split.counts, budget, seed, conditional=True, **kw)
+
+
+#: the models ``--steps`` can budget in generator steps (the copula has no steps: it runs as usual)
+STEP_MODELS = {"ScGAN", "cscGAN", "NB-copula"}
 
 
 def run_groundgan(split: Split, budget: float, seed: int, **kw) -> dict:
@@ -280,8 +290,14 @@ def load_runs(name: str) -> list[dict]:
 
 
 def merge(runs: list[dict], new: dict) -> list[dict]:
-    key = ("dataset", "model", "budget_s", "seed")
-    return [r for r in runs if tuple(r.get(k) for k in key) != tuple(new[k] for k in key)] + [new]
+    key = ("dataset", "model", "budget_s", "budget_steps", "seed")
+    return [r for r in runs if tuple(r.get(k) for k in key) != tuple(new.get(k) for k in key)] + [new]
+
+
+def budget_label(row) -> str:
+    """"240 s" for a time budget, "1200 steps" for a step budget (``--steps``)."""
+    steps = row.get("budget_steps")
+    return f"{row['budget_s']:g} s" if steps is None or pd.isna(steps) else f"{int(steps)} steps"
 
 
 SUMMARY = ["rf_auroc", "rf_auroc_control", "mmd/ctrl", "milisi", "milisi_control", "libsize_w1/ctrl",
@@ -295,8 +311,9 @@ def summarize(runs: list[dict]) -> pd.DataFrame:
         return frame
     frame["libsize_w1/ctrl"] = frame["libsize_w1"] / frame["libsize_w1_control"]
     frame["steps_n"] = pd.to_numeric(frame["steps"].astype(str).str.split("+").str[-1], errors="coerce")
+    frame["budget"] = [budget_label(r) for r in frame.to_dict(orient="records")]
     cols = [c for c in ["train_seconds", "steps_n", *SUMMARY] if c in frame]
-    grouped = frame.groupby(["dataset", "budget_s", "model"], sort=False)
+    grouped = frame.groupby(["dataset", "budget", "model"], sort=False)
     table = grouped[cols].median()
     table["seeds"] = grouped["seed"].nunique()
     return table.reset_index()
@@ -325,7 +342,7 @@ def figure(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-HEADLINE = ["dataset", "budget_s", "model", "seeds", "steps", "RF AUROC (ctrl)", "MMD/ctrl", "miLISI (ctrl)",
+HEADLINE = ["dataset", "budget", "model", "seeds", "steps", "RF AUROC (ctrl)", "MMD/ctrl", "miLISI (ctrl)",
             "library median ratio", "marker lfc ratio (ctrl)"]
 
 
@@ -335,7 +352,7 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     def pair(value, control) -> str:
         return "" if pd.isna(value) else f"{value:.2f} ({control:.2f})"
 
-    out = table[["dataset", "budget_s", "model", "seeds"]].copy()
+    out = table[["dataset", "budget", "model", "seeds"]].copy()
     out["steps"] = table["steps_n"].map(lambda v: "" if pd.isna(v) or v == 0 else f"{v:.0f}")
     out["RF AUROC (ctrl)"] = [pair(v, c) for v, c in zip(table["rf_auroc"], table["rf_auroc_control"], strict=True)]
     out["MMD/ctrl"] = table["mmd/ctrl"].map(lambda v: f"{v:.2f}")
@@ -352,7 +369,7 @@ def report(runs: list[dict], info: dict, name: str = "realism") -> str:
     if table.empty:
         return "No runs yet."
     figure(table, RESULTS / f"{name}.png")
-    columns = ["dataset", "budget_s", "model", "seeds", "train_seconds", "steps_n", *SUMMARY]
+    columns = ["dataset", "budget", "model", "seeds", "train_seconds", "steps_n", *SUMMARY]
     rows, heads = table.to_dict(orient="records"), headline(table)
     text = (f"Medians over seeds; held-out real cells; ratio columns are value / split-half control. Machine: "
             f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
@@ -370,6 +387,8 @@ def report(runs: list[dict], info: dict, name: str = "realism") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[240, 1200], help="training seconds")
+    parser.add_argument("--steps", type=int, nargs="+", default=None,
+                        help=f"generator-step budgets instead of --budgets (models {sorted(STEP_MODELS)})")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=None, help=f"of {list(MODELS)} (default: all)")
     parser.add_argument("--datasets", nargs="+", default=["pbmc68k_reduced", "immune_559", "myoblast", "geuvadis"])
@@ -390,20 +409,31 @@ def main() -> None:
         runner, where, _ = MODELS[base]
         models[name] = (runner, where, json.loads(options))
     chosen = args.models or list(MODELS) + [v[0] for v in args.variant]
+    bases = {name: base for name, base, _ in args.variant}
+    if args.steps:
+        args.out = "realism_steps" if args.out == "realism" else args.out  # the time-budget tables stay as they are
+        unsupported = sorted(m for m in chosen if bases.get(m, m) not in STEP_MODELS)
+        if unsupported:
+            parser.error(f"--steps budgets only {sorted(STEP_MODELS)} (and their variants); drop {unsupported} "
+                         "from --models or use --budgets.")
+    budgets = [(0.0, n) for n in args.steps] if args.steps else [(b, None) for b in args.budgets]
     runs = load_runs(args.out)
     if not args.summarize:
         for seed in args.seeds:
             splits = load_splits(args.datasets, seed)
-            for budget in args.budgets:
+            for budget, steps in budgets:
                 for name, split in splits.items():
-                    print(f"== seed {seed}, {budget:g} s, {name}: {split.train.n_obs} training, "
+                    label = budget_label({"budget_s": budget, "budget_steps": steps})
+                    print(f"== seed {seed}, {label}, {name}: {split.train.n_obs} training, "
                           f"{split.held_out.n_obs} held out, {split.train.n_vars} genes", flush=True)
                     for model in chosen:
                         runner, where, options = models[model]
                         if name not in where:
                             continue
-                        run = runner(split, budget, seed, **options)
+                        step_kw = {} if steps is None or bases.get(model, model) == "NB-copula" else {"steps": steps}
+                        run = runner(split, budget, seed, **step_kw, **options)
                         row = {"dataset": name, "model": model, "budget_s": budget, "seed": seed,
+                               **({} if steps is None else {"budget_steps": steps}),
                                "train_seconds": run["train_seconds"], "steps": str(run["steps"]),
                                **score(split, run["cells"], args.repeats, seed)}
                         runs = merge(runs, row)
