@@ -413,7 +413,7 @@ def main() -> None:
     if args.steps:
         args.out = "realism_steps" if args.out == "realism" else args.out  # the time-budget tables stay as they are
         unsupported = sorted(m for m in chosen if bases.get(m, m) not in STEP_MODELS)
-        if unsupported:
+        if unsupported and not args.summarize:
             parser.error(f"--steps budgets only {sorted(STEP_MODELS)} (and their variants); drop {unsupported} "
                          "from --models or use --budgets.")
     budgets = [(0.0, n) for n in args.steps] if args.steps else [(b, None) for b in args.budgets]

@@ -160,6 +160,7 @@ def _copy_benchmark_tables() -> None:
     tables["groundgan_stage2"] = "python benchmarks/groundgan_realism.py --stage2"
     for name in ("realism", "realism_pbmc68k_reduced", "realism_immune_559", "realism_myoblast", "realism_geuvadis"):
         tables[name] = "python benchmarks/realism.py"
+    tables["realism_steps"] = "python benchmarks/realism.py --steps 600 --datasets pbmc68k_reduced immune_559"
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

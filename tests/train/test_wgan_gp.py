@@ -74,7 +74,7 @@ def test_scgan_default_learning_rate_and_override(counts):
     model = scsynth.model.ScGAN(counts, **SMALL)
     rec = _Recorder()
     model.train(max_steps=2, batch_size=32, callbacks=[rec], enable_progress_bar=False, plan_kwargs={"lr_decay_to": 1})
-    assert rec.lrs[-1] == pytest.approx(1e-3)  # ScGAN's default, constant here
+    assert rec.lrs[-1] == pytest.approx(5e-4)  # ScGAN's default, constant here
     rec = _Recorder()
     model.train(max_steps=1, batch_size=32, callbacks=[rec], enable_progress_bar=False,
                 plan_kwargs={"lr": 3e-4, "lr_decay_to": 1})

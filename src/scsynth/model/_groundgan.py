@@ -68,7 +68,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     library_size
         Total per cell after library-size normalisation.
     critic_input
-        ``"log1p"`` (default) or ``"none"`` (original) critic input.
+        ``"none"`` (default; the original) or ``"log1p"`` critic input (as :class:`ScGAN`'s).
     labeler_input
         ``"log1p"`` (default) trains the labelers on log1p values; ``"none"`` on the 20 000-scale values (original).
     labeler_weight, antilabeler_weight
@@ -101,7 +101,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     _training_plan_cls = GRouNdGANTrainingPlan
     _default_controller_steps = 2000
     # stage 1 = ScGAN's defaults; stage 2 = GRouNdGAN's: generator 1e-3 -> 1e-4, critic constant 1e-3
-    _stage_plan_kwargs = {1: {"lr": 1e-3}, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1.0}}
+    _stage_plan_kwargs = {1: {"lr": 5e-4}, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1.0}}
     # stage 2 with target_objective="conditional": one generator step per batch, no critic; 1e-2 -> 1e-3
     # (knockout fidelity at 300 steps, benchmarks/groundgan_grn.py: r 0.35 at 1e-3 -> 1e-4, 0.84 here)
     _conditional_plan_kwargs = {"lr": 1e-2, "lr_decay_to": 0.1, "n_critic": 1}
@@ -125,7 +125,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         noise_per_gene: int = 1,
         labeler_hidden: Sequence[int] = (256, 256, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
-        critic_input: str = "log1p",
+        critic_input: str = "none",
         labeler_input: str = "log1p",
         labeler_weight: float = 1.0,
         antilabeler_weight: float = 1.0,

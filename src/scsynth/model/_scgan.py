@@ -46,8 +46,8 @@ class ScGAN(GANModelBase):
     library_size
         Total per cell after normalisation (training and ``layers["normalized"]`` of generated cells).
     critic_input
-        ``"log1p"`` (default) gives the critic log1p of the normalised cells; ``"none"`` gives it
-        the normalised values as in the original scGAN.
+        ``"none"`` (default) gives the critic the normalised values, as the original scGAN; ``"log1p"``
+        gives it their log1p (the earlier default; less realistic cells in ``benchmarks/realism.py``).
 
     Examples
     --------
@@ -64,9 +64,9 @@ class ScGAN(GANModelBase):
     #: what ``generate(condition=...)`` takes (``None``: no condition)
     condition_kind: str | None = "label"
     _module_cls = ScGANModule
-    # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 1e-3 (GRouNdGAN's stage-2 rate) gives far more
-    # realistic cells (benchmarks/realism.py, docs/models/scgan.md)
-    _default_plan_kwargs = {"lr": 1e-3}
+    # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 5e-4 with the original critic input gives far
+    # more realistic cells (benchmarks/realism.py --steps 600, docs/models/scgan.md)
+    _default_plan_kwargs = {"lr": 5e-4}
 
     def __init__(
         self,
@@ -77,7 +77,7 @@ class ScGAN(GANModelBase):
         generator_hidden: Sequence[int] = (256, 512, 1024),
         critic_hidden: Sequence[int] = (1024, 512, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
-        critic_input: str = "log1p",
+        critic_input: str = "none",
     ) -> None:
         super().__init__(adata, registry)
         n_labels = int(self.summary_stats.n_labels)
