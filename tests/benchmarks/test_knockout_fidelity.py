@@ -56,5 +56,6 @@ def test_conditional_stage_two_reproduces_knockouts_in_real_cells(truth):
         is_target.append(np.isin(targets, truth.grn.loc[truth.grn["source"] == tf, "target"]))
     model_lfc, true_lfc, is_target = (np.concatenate(v) for v in (model_lfc, true_lfc, is_target))
     # GRouNdGAN's adversarial stage 2 scored about 0.5 (chance) and r 0.2 on such data at 300 steps
-    assert np.mean(model_lfc[is_target] < 0) >= 0.8  # knocked-out activators lower their targets
-    assert np.corrcoef(model_lfc, true_lfc)[0, 1] >= 0.6  # over all targets, regulated by the TF or not
+    assert np.mean(model_lfc[is_target] < 0) >= 0.9  # knocked-out activators lower their targets
+    # r 0.73 here without the hidden-unit floor (min_hidden_per_gene=0), 0.80 with it
+    assert np.corrcoef(model_lfc, true_lfc)[0, 1] >= 0.75  # over all targets, regulated by the TF or not

@@ -11,10 +11,11 @@ from ..conftest import SMALL_GG
 def test_target_generators_have_exactly_the_per_gene_parameters(trained_groundgan):
     grn = trained_groundgan.grn
     gen = trained_groundgan.module.target_generators
-    expected = sum(TargetGenerators.n_parameters_per_gene(len(r)) for r in grn.regulators)
+    assert gen.min_hidden == 12  # the default floor
+    expected = sum(TargetGenerators.n_parameters_per_gene(len(r), min_hidden=12) for r in grn.regulators)
     assert sum(p.numel() for p in gen.parameters()) == expected
     # never a dense hidden x hidden matrix over all genes: the largest tensor is one group's stacked weights
-    widest = max(2 * (len(r) + 1) for r in grn.regulators)
+    widest = max(max(2 * (len(r) + 1), 12) for r in grn.regulators)
     assert max(p.numel() for p in gen.parameters()) <= len(grn.targets) * widest * widest
 
 
@@ -242,3 +243,36 @@ def test_collectri_with_noise_only_genes(_pbmc):
     model.train(controller_steps=2, max_steps=2, batch_size=32, enable_progress_bar=False)
     cells = model.generate(20, seed=0)
     assert (cells.var["grn_role"] == "noise-only").sum() > 0
+
+
+def test_models_saved_before_the_hidden_unit_floor_load_as_built(_pbmc, pbmc_grn, tmp_path):
+    import json
+
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    model = GRouNdGAN(adata, grn=pbmc_grn, min_hidden_per_gene=0, **SMALL_GG)
+    model.train(controller_steps=2, max_steps=2, batch_size=32, enable_progress_bar=False)
+    model.save(tmp_path / "old", save_anndata=False)
+    path = tmp_path / "old" / "attributes.json"
+    text = path.read_text()
+    assert '"min_hidden_per_gene"' in text
+    path.write_text(text.replace('"min_hidden_per_gene"', '"_dropped_option"'))  # as saved before the option
+    with pytest.raises(TypeError, match="_dropped_option"):
+        GRouNdGAN.load(tmp_path / "old", adata=adata)  # the edit reaches the rebuild (the check below is real)
+    data = json.loads(text)
+
+    def drop(node):  # remove the option wherever the init params hold it
+        if isinstance(node, dict):
+            node.pop("min_hidden_per_gene", None)
+            for value in node.values():
+                drop(value)
+        elif isinstance(node, list):
+            for value in node:
+                drop(value)
+
+    drop(data)
+    path.write_text(json.dumps(data))
+    loaded = GRouNdGAN.load(tmp_path / "old", adata=adata)
+    assert loaded.module.target_generators.min_hidden == 0  # GRouNdGAN's rule, not today's default floor
+    for key, value in model.module.state_dict().items():
+        assert torch.equal(value, loaded.module.state_dict()[key]), key

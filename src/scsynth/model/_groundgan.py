@@ -15,14 +15,15 @@ from scvi.data.fields import LayerField
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
 from ..data import check_expression, get_matrix
-from ..data._validate import check_anndata, check_int
 from ..data._prepare_grn import PreparedGRN
+from ..data._validate import check_anndata, check_int
 from ..module import GRouNdGANModule
 from ..train import GRouNdGANTrainingPlan, TrainingDivergedError
 from ._base import GANModelBase, resolve_is_count_data, split_indices
 from ._generated import check_n_obs, generated_anndata, provenance, scale_to_library
 from ._groundgan_controller import ControllerMixin
 from ._groundgan_perturb import PerturbMixin
+from ._scgan import ScGAN
 from ._training import deprecated_history_alias
 
 
@@ -59,8 +60,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         Noise size and hidden widths of the causal controller.
     critic_hidden
         Hidden widths of the critics.
-    width_per_gene, depth_per_gene, noise_per_gene
-        Target generators: hidden units per input, hidden layers, noise inputs per gene.
+    width_per_gene, depth_per_gene, noise_per_gene, min_hidden_per_gene
+        Target generators: hidden units per input, hidden layers, noise inputs per gene, fewest hidden units.
     labeler_hidden
         Hidden widths of the labeler and the anti-labeler. The paper used (2000, 2000, 2000), which
         makes a stage-2 step ~8x slower on a CPU; these auxiliary regressors predict a few dozen TFs,
@@ -100,13 +101,12 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     _module_cls = GRouNdGANModule
     _training_plan_cls = GRouNdGANTrainingPlan
     _default_controller_steps = 2000
-    # stage 1 = ScGAN's defaults; stage 2 = GRouNdGAN's: generator 1e-3 -> 1e-4, critic constant 1e-3
-    _stage_plan_kwargs = {1: {"lr": 5e-4}, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1.0}}
-    # stage 2 with target_objective="conditional": one generator step per batch, no critic; 1e-2 -> 1e-3
-    # (knockout fidelity at 300 steps, benchmarks/groundgan_grn.py: r 0.35 at 1e-3 -> 1e-4, 0.84 here)
+    # stage 1: ScGAN's defaults (the controller is one); stage 2: GRouNdGAN's, G 1e-3 -> 1e-4, critic 1e-3;
+    # target_objective="conditional": a G step per batch, no critic, 1e-2 -> 1e-3 (knockout r 0.35 at 1e-3)
+    _stage_plan_kwargs = {1: ScGAN._default_plan_kwargs, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1}}
     _conditional_plan_kwargs = {"lr": 1e-2, "lr_decay_to": 0.1, "n_critic": 1}
     #: what models saved before these options existed were built with
-    _legacy_init_defaults = {"tf_input": "raw", "target_objective": "adversarial"}
+    _legacy_init_defaults = {"tf_input": "raw", "target_objective": "adversarial", "min_hidden_per_gene": 0}
 
     def __init__(
         self,
@@ -123,6 +123,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
         width_per_gene: int = 2,
         depth_per_gene: int = 3,
         noise_per_gene: int = 1,
+        min_hidden_per_gene: int = 12,
         labeler_hidden: Sequence[int] = (256, 256, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
         critic_input: str = "none",
@@ -160,7 +161,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
                 critic_hidden=tuple(critic_hidden),
                 width=width_per_gene,
                 depth=depth_per_gene,
-                noise_per_gene=noise_per_gene,
+                noise_per_gene=noise_per_gene, min_hidden=min_hidden_per_gene,
                 labeler_hidden=tuple(labeler_hidden),
                 library_size=library_size,
                 critic_input=critic_input,

@@ -58,7 +58,7 @@ class GRouNdGANModule(BaseModuleClass):
         Controller noise size and hidden widths.
     critic_hidden
         Hidden widths of both critics (stage 1 and stage 2).
-    width, depth, noise_per_gene
+    width, depth, noise_per_gene, min_hidden
         Per-gene target generators (see :class:`~scsynth.nn.TargetGenerators`).
     labeler_hidden
         Hidden widths of the labeler and the anti-labeler.
@@ -104,6 +104,7 @@ class GRouNdGANModule(BaseModuleClass):
         width: int = 2,
         depth: int = 3,
         noise_per_gene: int = 1,
+        min_hidden: int = 0,
         labeler_hidden: Sequence[int] = (256, 256, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
         critic_input: str = "log1p",
@@ -144,6 +145,7 @@ class GRouNdGANModule(BaseModuleClass):
         self.normalize = LibrarySizeNormalization(library_size)
         self.target_generators = TargetGenerators(
             regulators, self.n_tfs, width=width, depth=depth, noise_per_gene=noise_per_gene, output_bias=output_bias,
+            min_hidden=min_hidden,
         )
         self.critic_net = MLPCritic(self.n_genes, n_hidden=critic_hidden, input_transform=critic_input)
         self.labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)

@@ -197,7 +197,7 @@ class _GroupFunction(torch.autograd.Function):
 class TargetGenerators(nn.Module):
     """One small MLP per target gene: its regulators' TF values and its own noise in, its expression out.
 
-    Gene ``g`` with ``k_g`` regulators has hidden width ``width * (k_g + noise_per_gene)``, ``depth``
+    Gene ``g`` with ``k_g`` regulators has hidden width ``max(width * (k_g + noise_per_gene), min_hidden)``, ``depth``
     hidden layers (``Linear -> BatchNorm -> ReLU`` after an input block of the same form) and a
     ``Linear -> ReLU`` output, as in GRouNdGAN. Genes are grouped by ``k_g`` and each group runs as
     stacked weights with batched matrix products, so the parameter count is exactly the sum of the
@@ -216,6 +216,10 @@ class TargetGenerators(nn.Module):
         Number of hidden layers after the input block (``depth per gene``).
     noise_per_gene
         Standard-normal noise inputs per gene.
+    min_hidden
+        Fewest hidden units of any gene. ``width * (k + noise)`` alone gives a gene with one or two
+        regulators 4-6 units, too few to learn its response (knockout effects, ``benchmarks/groundgan_grn.py``);
+        0 keeps GRouNdGAN's rule.
     output_bias
         Initial bias of every output unit. GRouNdGAN's 0 leaves about half of the genes' outputs below
         the ReLU for most cells at the start; 1 (with ``output_scale`` at the genes' means) starts every
@@ -247,18 +251,20 @@ class TargetGenerators(nn.Module):
         depth: int = 3,
         noise_per_gene: int = 1,
         output_bias: float = 0.0,
+        min_hidden: int = 0,
     ) -> None:
         super().__init__()
-        if width < 1 or depth < 0 or noise_per_gene < 1:
+        if width < 1 or depth < 0 or noise_per_gene < 1 or min_hidden < 0:
             raise ValueError(
-                f"width and noise_per_gene must be >= 1 and depth >= 0, got {width}, {noise_per_gene}, {depth}."
+                f"width and noise_per_gene must be >= 1, depth and min_hidden >= 0, got {width}, {noise_per_gene}, "
+                f"{depth}, {min_hidden}."
             )
         regulators = [np.asarray(r, dtype=np.int64).ravel() for r in regulators]
         for g, regs in enumerate(regulators):
             if len(regs) and (regs.min() < 0 or regs.max() >= n_tfs):
                 raise ValueError(f"Target {g} has a regulator index outside [0, {n_tfs}).")
         self.n_targets, self.n_tfs = len(regulators), n_tfs
-        self.width, self.depth, self.noise_per_gene = width, depth, noise_per_gene
+        self.width, self.depth, self.noise_per_gene, self.min_hidden = width, depth, noise_per_gene, min_hidden
         in_degree = np.array([len(r) for r in regulators], dtype=np.int64)
         self.groups = nn.ModuleList()
         for i, k in enumerate(np.unique(in_degree)):
@@ -267,7 +273,7 @@ class TargetGenerators(nn.Module):
             self.register_buffer(f"_members_{i}", torch.as_tensor(members))
             self.register_buffer(f"_regulators_{i}", torch.as_tensor(regs))
             n_in = int(k) + noise_per_gene
-            self.groups.append(_GeneGroup(len(members), n_in, width * n_in, depth, output_bias))
+            self.groups.append(_GeneGroup(len(members), n_in, max(width * n_in, min_hidden), depth, output_bias))
         self.register_buffer("output_scale", torch.ones(self.n_targets))
 
     def forward(self, tf_values: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -306,10 +312,11 @@ class TargetGenerators(nn.Module):
         return out
 
     @staticmethod
-    def n_parameters_per_gene(k: int, *, width: int = 2, depth: int = 3, noise_per_gene: int = 1) -> int:
+    def n_parameters_per_gene(k: int, *, width: int = 2, depth: int = 3, noise_per_gene: int = 1,
+                              min_hidden: int = 0) -> int:
         """Parameters of one gene's MLP with ``k`` regulators (weights, biases and BatchNorm affine)."""
         n_in = k + noise_per_gene
-        h = width * n_in
+        h = max(width * n_in, min_hidden)
         linear = n_in * h + h + depth * (h * h + h)
         batchnorm = 2 * h * (depth + 1)
         return linear + batchnorm + h + 1
