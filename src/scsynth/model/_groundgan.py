@@ -101,8 +101,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, GANModelBase):
     _module_cls = GRouNdGANModule
     _training_plan_cls = GRouNdGANTrainingPlan
     _default_controller_steps = 2000
-    # stage 1: ScGAN's defaults (the controller is one); stage 2: GRouNdGAN's, G 1e-3 -> 1e-4, critic 1e-3;
-    # target_objective="conditional": a G step per batch, no critic, 1e-2 -> 1e-3 (knockout r 0.35 at 1e-3)
+    # stage 1: ScGAN's (it is one); 2: the paper's (G 1e-3 -> 1e-4, critic 1e-3) or conditional (1e-2 -> 1e-3)
     _stage_plan_kwargs = {1: ScGAN._default_plan_kwargs, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1}}
     _conditional_plan_kwargs = {"lr": 1e-2, "lr_decay_to": 0.1, "n_critic": 1}
     #: what models saved before these options existed were built with
