@@ -169,3 +169,14 @@ def test_state_dict_saved_without_output_scale_loads_with_scale_one():
     old.eval(), new.eval()
     tfs, noise = torch.rand(8, 2), torch.randn(8, 3, 1)
     torch.testing.assert_close(new(tfs, noise), old(tfs, noise), rtol=0, atol=0)
+
+
+def test_min_hidden_floors_only_the_narrow_genes():
+    regs = [np.array([0]), np.array([0, 1, 2, 3, 4, 5])]  # 2 and 7 inputs: 4 and 14 units by width alone
+    gen = TargetGenerators(regs, n_tfs=6, depth=1, min_hidden=8)
+    assert [group.n_hidden for group in gen.groups] == [8, 14]
+    expected = sum(TargetGenerators.n_parameters_per_gene(len(r), depth=1, min_hidden=8) for r in regs)
+    assert sum(p.numel() for p in gen.parameters()) == expected
+    assert gen(torch.rand(16, 6), torch.randn(16, 2, 1)).shape == (16, 2)
+    with pytest.raises(ValueError, match="min_hidden"):
+        TargetGenerators(regs, n_tfs=6, min_hidden=-1)
