@@ -65,7 +65,7 @@ class GRouNdGANModule(BaseModuleClass):
     library_size
         Total per cell after library-size normalisation.
     critic_input
-        Critic input transform, ``"log1p"`` or ``"none"``.
+        Critic input transform, ``"none"`` (default, as the model's) or ``"log1p"``.
     labeler_input
         ``"log1p"`` trains the labelers on log1p of the normalised values; ``"none"`` on the values
         themselves (the original, whose MSE is on the 20 000 scale).
@@ -107,7 +107,7 @@ class GRouNdGANModule(BaseModuleClass):
         min_hidden: int = 0,
         labeler_hidden: Sequence[int] = (256, 256, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
-        critic_input: str = "log1p",
+        critic_input: str = "none",
         labeler_input: str = "log1p",
         labeler_weight: float = 1.0,
         antilabeler_weight: float = 1.0,

@@ -40,7 +40,8 @@ class ScGANModule(BaseModuleClass):
     library_size
         Total per cell after normalisation.
     critic_input
-        Transform of the critic input, ``"log1p"`` or ``"none"`` (see :class:`~scsynth.nn.MLPCritic`).
+        Transform of the critic input, ``"none"`` (default, as :class:`~scsynth.model.ScGAN`'s) or ``"log1p"``
+        (see :class:`~scsynth.nn.MLPCritic`).
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class ScGANModule(BaseModuleClass):
         generator_hidden: Sequence[int] = (256, 512, 1024),
         critic_hidden: Sequence[int] = (1024, 512, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
-        critic_input: str = "log1p",
+        critic_input: str = "none",
     ) -> None:
         super().__init__()
         self.n_input = n_input
