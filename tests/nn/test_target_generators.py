@@ -178,5 +178,6 @@ def test_min_hidden_floors_only_the_narrow_genes():
     expected = sum(TargetGenerators.n_parameters_per_gene(len(r), depth=1, min_hidden=8) for r in regs)
     assert sum(p.numel() for p in gen.parameters()) == expected
     assert gen(torch.rand(16, 6), torch.randn(16, 2, 1)).shape == (16, 2)
-    with pytest.raises(ValueError, match="min_hidden"):
-        TargetGenerators(regs, n_tfs=6, min_hidden=-1)
+    for bad in ({"min_hidden": -1}, {"min_hidden": 12.5}, {"width": True}, {"noise_per_gene": 0}):
+        with pytest.raises(ValueError, match="min_hidden_per_gene"):
+            TargetGenerators(regs, n_tfs=6, **bad)

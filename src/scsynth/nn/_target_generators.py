@@ -254,10 +254,13 @@ class TargetGenerators(nn.Module):
         min_hidden: int = 0,
     ) -> None:
         super().__init__()
-        if width < 1 or depth < 0 or noise_per_gene < 1 or min_hidden < 0:
+        sizes = {"width": width, "depth": depth, "noise_per_gene": noise_per_gene, "min_hidden": min_hidden}
+        if any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in sizes.values()) or (
+            width < 1 or depth < 0 or noise_per_gene < 1 or min_hidden < 0
+        ):  # GRouNdGAN's options carry a _per_gene suffix: name both
             raise ValueError(
-                f"width and noise_per_gene must be >= 1, depth and min_hidden >= 0, got {width}, {noise_per_gene}, "
-                f"{depth}, {min_hidden}."
+                "Target generators: width and noise_per_gene must be integers >= 1, depth and min_hidden integers "
+                f">= 0 (GRouNdGAN: width_per_gene, ..., min_hidden_per_gene); got {sizes}."
             )
         regulators = [np.asarray(r, dtype=np.int64).ravel() for r in regulators]
         for g, regs in enumerate(regulators):
