@@ -211,3 +211,33 @@ def fresh_online(monkeypatch):
     _online.reset()
     yield
     _online.reset()
+
+
+def load_as_saved_before(model, path, option: str, adata):
+    """Save ``model``, drop ``option`` from its saved init params (as a model saved before the option) and load it.
+
+    First checks that a renamed option fails the rebuild, so the edit provably reaches it.
+    """
+    import json
+
+    model.save(path, save_anndata=False)
+    attributes = path / "attributes.json"
+    text = attributes.read_text()
+    assert f'"{option}"' in text
+    attributes.write_text(text.replace(f'"{option}"', '"_dropped_option"'))
+    with pytest.raises(TypeError, match="_dropped_option"):
+        type(model).load(path, adata=adata.copy())
+
+    def drop(node):  # remove the option wherever the init params hold it
+        if isinstance(node, dict):
+            node.pop(option, None)
+            for value in node.values():
+                drop(value)
+        elif isinstance(node, list):
+            for value in node:
+                drop(value)
+
+    data = json.loads(text)
+    drop(data)
+    attributes.write_text(json.dumps(data))
+    return type(model).load(path, adata=adata.copy())

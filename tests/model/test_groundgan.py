@@ -6,7 +6,8 @@ import torch
 from scsynth.model import GRouNdGAN, ScGAN
 from scsynth.nn import TargetGenerators
 
-from ..conftest import SMALL_GG
+from ..conftest import SMALL_GG, load_as_saved_before
+
 
 def test_target_generators_have_exactly_the_per_gene_parameters(trained_groundgan):
     grn = trained_groundgan.grn
@@ -246,33 +247,11 @@ def test_collectri_with_noise_only_genes(_pbmc):
 
 
 def test_models_saved_before_the_hidden_unit_floor_load_as_built(_pbmc, pbmc_grn, tmp_path):
-    import json
-
     adata = _pbmc.copy()
     GRouNdGAN.setup_anndata(adata, is_count_data=False)
     model = GRouNdGAN(adata, grn=pbmc_grn, min_hidden_per_gene=0, **SMALL_GG)
     model.train(controller_steps=2, max_steps=2, batch_size=32, enable_progress_bar=False)
-    model.save(tmp_path / "old", save_anndata=False)
-    path = tmp_path / "old" / "attributes.json"
-    text = path.read_text()
-    assert '"min_hidden_per_gene"' in text
-    path.write_text(text.replace('"min_hidden_per_gene"', '"_dropped_option"'))  # as saved before the option
-    with pytest.raises(TypeError, match="_dropped_option"):
-        GRouNdGAN.load(tmp_path / "old", adata=adata)  # the edit reaches the rebuild (the check below is real)
-    data = json.loads(text)
-
-    def drop(node):  # remove the option wherever the init params hold it
-        if isinstance(node, dict):
-            node.pop("min_hidden_per_gene", None)
-            for value in node.values():
-                drop(value)
-        elif isinstance(node, list):
-            for value in node:
-                drop(value)
-
-    drop(data)
-    path.write_text(json.dumps(data))
-    loaded = GRouNdGAN.load(tmp_path / "old", adata=adata)
+    loaded = load_as_saved_before(model, tmp_path / "old", "min_hidden_per_gene", adata)
     assert loaded.module.target_generators.min_hidden == 0  # GRouNdGAN's rule, not today's default floor
     for key, value in model.module.state_dict().items():
         assert torch.equal(value, loaded.module.state_dict()[key]), key

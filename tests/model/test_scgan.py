@@ -7,7 +7,7 @@ from scipy import sparse
 import scsynth
 from scsynth.model import ScGAN
 
-from ..conftest import SMALL
+from ..conftest import SMALL, load_as_saved_before
 
 
 def _train(adata, steps=3, **setup):
@@ -226,3 +226,68 @@ def test_conditional_split_is_stratified_by_label(pbmc):
     total = pbmc.obs["bulk_labels"].value_counts()
     assert ((train - np.ceil(0.7 * total)).abs() == 0).all()  # every label keeps its share, rare ones too
     assert len(set(model.train_indices) & set(model.validation_indices)) == 0
+
+
+def test_output_starts_at_the_training_cells_profile_once(counts, monkeypatch):
+    import scsynth.model._scgan as scgan_module
+
+    calls = []
+    real_init = scgan_module.init_output_at_data
+    monkeypatch.setattr(scgan_module, "init_output_at_data", lambda *a, **k: calls.append(1) or real_init(*a, **k))
+    adata = counts.copy()
+    ScGAN.setup_anndata(adata, labels_key="group")
+    model = ScGAN(adata, **SMALL)
+    assert model.output_init == "data" and model.module.generator.label_bias is not None
+    assert not model.module.generator.label_bias.weight.any()  # zeros until the first training
+    model.train(max_steps=2, batch_size=32, enable_progress_bar=False)
+    model.train(max_steps=2, batch_size=32, enable_progress_bar=False)  # continues: no second initialisation
+    assert len(calls) == 1
+    # the per-label bias starts each label at its own profile: LYZ defines the labels
+    bias = model.module.generator.label_bias.weight.detach()
+    lyz = list(adata.var_names).index("LYZ")
+    plus, minus = model.label_categories.index("LYZ+"), model.label_categories.index("LYZ-")
+    assert bias[plus, lyz] > bias[minus, lyz] + 0.5
+
+    calls.clear()
+    unconditional = _train(counts.copy(), steps=2)
+    assert unconditional.module.generator.label_bias is None and unconditional.output_init == "data"
+    assert len(calls) == 1
+    ScGAN.setup_anndata(adata, labels_key="group")
+    legacy = ScGAN(adata, output_init="random", **SMALL)
+    legacy.train(max_steps=2, batch_size=32, enable_progress_bar=False)
+    assert legacy.module.generator.label_bias is None and len(calls) == 1
+    with pytest.raises(ValueError, match="output_init must be 'data' or 'random'"):
+        ScGAN(adata, output_init="zeros", **SMALL)
+
+
+def test_profile_stats_of_backed_cells_equal_in_memory(counts, tmp_path):
+    import anndata
+
+    from scsynth.model._profile_stats import profile_stats
+
+    path = tmp_path / "cells.h5ad"
+    counts.write_h5ad(path)
+    backed = anndata.read_h5ad(path, backed="r")
+    idx = np.arange(0, counts.n_obs, 2)
+    codes = (np.arange(counts.n_obs) % 3).astype(np.int64)
+    mem = profile_stats(counts, None, idx, 1e4, codes, 4)
+    disk = profile_stats(backed, None, idx, 1e4, codes, 4)
+    for a, b in zip(mem, disk, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    x = counts.X.toarray()[idx].astype(np.float64)
+    x = x / x.sum(1, keepdims=True) * 1e4
+    np.testing.assert_allclose(mem[0], x.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(mem[1], (x > 0).mean(0))
+    np.testing.assert_allclose(mem[2][1], x[codes[idx] == 1].mean(0), rtol=1e-10)
+    np.testing.assert_allclose(mem[2][3], x.mean(0), rtol=1e-10)  # no cells of label 3: the overall mean
+
+
+def test_models_saved_before_output_init_load_with_a_random_output(counts, tmp_path):
+    adata = counts.copy()
+    ScGAN.setup_anndata(adata, labels_key="group")
+    trained = ScGAN(adata, output_init="random", **SMALL)
+    trained.train(max_steps=2, batch_size=32, enable_progress_bar=False)
+    loaded = load_as_saved_before(trained, tmp_path / "old", "output_init", counts)
+    assert loaded.output_init == "random" and loaded.module.generator.label_bias is None
+    for key, value in trained.module.state_dict().items():
+        assert torch.equal(value, loaded.module.state_dict()[key]), key

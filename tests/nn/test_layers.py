@@ -1,7 +1,14 @@
+import numpy as np
 import pytest
 import torch
 
-from scsynth.nn import ConditionalBatchNorm1d, LibrarySizeNormalization, MLPCritic, MLPGenerator
+from scsynth.nn import (
+    ConditionalBatchNorm1d,
+    LibrarySizeNormalization,
+    MLPCritic,
+    MLPGenerator,
+    init_output_at_data,
+)
 
 
 def test_lsn_rows_sum_to_library_size_and_zero_rows_stay_zero():
@@ -75,3 +82,54 @@ def test_critic_architecture_projection_and_no_normalisation():
     assert a.shape == (5,) and not torch.allclose(a, b)  # the projection term depends on the label
     with pytest.raises(ValueError, match="input_transform"):
         MLPCritic(3, input_transform="sqrt")
+
+
+def _profile(n_genes, rng):
+    mean = rng.gamma(0.5, 20.0, n_genes)  # skewed, like expression means
+    nonzero = np.clip(rng.uniform(0.05, 0.95, n_genes), 0, 1)
+    return mean, nonzero
+
+
+def test_output_init_at_data_gives_each_gene_its_mean_and_zero_fraction():
+    rng = np.random.default_rng(0)
+    mean, nonzero = _profile(40, rng)
+    torch.manual_seed(0)
+    gen = MLPGenerator(16, 40, n_hidden=(64, 128))
+    gen.train()  # BatchNorm on batch statistics, as in the first training steps
+    with torch.no_grad():
+        before = gen(torch.randn(4000, 16)).numpy()
+    init_output_at_data(gen.output, mean, nonzero)
+    with torch.no_grad():
+        after = gen(torch.randn(4000, 16)).numpy()
+    target = mean / mean.sum()
+    assert np.corrcoef(after.mean(0) / after.mean(0).sum(), target)[0, 1] > 0.95
+    assert np.corrcoef(before.mean(0) / before.mean(0).sum(), target)[0, 1] < 0.5  # random: no profile
+    assert np.abs((after > 0).mean(0) - nonzero).max() < 0.15
+
+
+def test_output_init_at_data_gives_each_label_its_mean():
+    rng = np.random.default_rng(1)
+    mean, nonzero = _profile(30, rng)
+    label_means = mean * rng.lognormal(0, 1.0, (3, 30))  # each label: other markers
+    torch.manual_seed(0)
+    gen = MLPGenerator(16, 30, n_hidden=(64, 128), n_labels=3, label_output_bias=True)
+    gen.train()
+    init_output_at_data(gen.output, mean, nonzero, label_bias=gen.label_bias, label_means=label_means)
+    for label in range(3):
+        with torch.no_grad():
+            x = gen(torch.randn(4000, 16), torch.full((4000,), label)).numpy().mean(0)
+        # each label's generated means follow its own profile (log scale), not the pooled one
+        own = np.corrcoef(np.log(x + 1e-3), np.log(label_means[label]))[0, 1]
+        pooled = np.corrcoef(np.log(x + 1e-3), np.log(mean))[0, 1]
+        assert own > 0.9 and own > pooled
+
+
+def test_output_init_at_data_errors():
+    gen = MLPGenerator(4, 10, n_hidden=(8,), n_labels=2, label_output_bias=True)
+    with pytest.raises(ValueError, match="one value per gene"):
+        init_output_at_data(gen.output, np.ones(9), np.ones(9) / 2)
+    with pytest.raises(ValueError, match="needs label_means"):
+        init_output_at_data(gen.output, np.ones(10), np.ones(10) / 2, label_bias=gen.label_bias)
+    with pytest.raises(ValueError, match=r"\(2, 10\)"):
+        init_output_at_data(gen.output, np.ones(10), np.ones(10) / 2, label_bias=gen.label_bias,
+                            label_means=np.ones((3, 10)))

@@ -319,6 +319,8 @@ class GANModelBase(ScsynthModelBase):
             drop_last=True,  # a last batch of 1 cell would break BatchNorm
             **(datasplitter_kwargs or {}),
         )
+        if not self.is_trained_:
+            self._before_first_training(np.asarray(splits[0]))
         plan = self._training_plan_cls(self.module, **plan_kwargs)
         ema, realism = realism_callbacks(self, splits, ema_decay=ema_decay, monitor_realism=monitor_realism,
                                          metric=realism_metric, seed=seed)
@@ -362,6 +364,9 @@ class GANModelBase(ScsynthModelBase):
 
     def _check_training_cells(self, train_indices: np.ndarray) -> None:
         """Model-specific checks of the training split, before any training starts."""
+
+    def _before_first_training(self, train_indices: np.ndarray) -> None:
+        """Data-dependent initialisation, once, just before a model's first training (after every check)."""
 
     def _split_strata(self) -> np.ndarray | None:
         """Per-cell group to stratify the train/validation split by (``None``: no stratification)."""

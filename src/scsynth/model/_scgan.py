@@ -18,9 +18,11 @@ from ..data import check_expression, check_label_sizes, check_obs_key, get_matri
 from ..data._matrix import as_anndata, is_backed, row_sums
 from ..data._validate import check_anndata, check_int, examples
 from ..module import ScGANModule
+from ..nn import init_output_at_data
 from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 from ._inputs import resolve_is_count_data
+from ._profile_stats import profile_stats
 
 
 class ScGAN(GANModelBase):
@@ -48,6 +50,11 @@ class ScGAN(GANModelBase):
     critic_input
         ``"none"`` (default) gives the critic the normalised values, as the original scGAN; ``"log1p"``
         gives it their log1p (the earlier default; less realistic cells in ``benchmarks/realism.py``).
+    output_init
+        ``"data"`` (default) starts the generator's output at the training cells' mean profile and zero
+        fractions (and, for cscGAN, each label's mean profile through a per-label output bias), just before
+        the first training (:func:`~scsynth.nn.init_output_at_data`); ``"random"`` keeps the original
+        scGAN's random output layer (models saved before this option load with it).
 
     Examples
     --------
@@ -67,6 +74,7 @@ class ScGAN(GANModelBase):
     # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 5e-4 with the original critic input gives far
     # more realistic cells (benchmarks/realism.py --steps 600, docs/models/scgan.md)
     _default_plan_kwargs = {"lr": 5e-4}
+    _legacy_init_defaults = {"output_init": "random"}  # models saved before the option had a random output
 
     def __init__(
         self,
@@ -78,8 +86,12 @@ class ScGAN(GANModelBase):
         critic_hidden: Sequence[int] = (1024, 512, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
         critic_input: str = "none",
+        output_init: str = "data",
     ) -> None:
         super().__init__(adata, registry)
+        if output_init not in ("data", "random"):
+            raise ValueError(f"output_init must be 'data' or 'random', got {output_init!r}.")
+        self.output_init = output_init
         n_labels = int(self.summary_stats.n_labels)
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(settings.seed)
@@ -91,6 +103,7 @@ class ScGAN(GANModelBase):
                 critic_hidden=tuple(critic_hidden),
                 library_size=library_size,
                 critic_input=critic_input,
+                label_output_bias=output_init == "data",
             )
         if adata is not None:
             self.var_names_ = np.asarray(adata.var_names, dtype=str)
@@ -185,6 +198,17 @@ class ScGAN(GANModelBase):
         if self.module.conditional:
             names = np.asarray(self.label_categories)[self._label_codes()[train_indices]]
             check_label_sizes(names, min_cells=self._min_cells_per_label, key=self.labels_key)
+
+    def _before_first_training(self, train_indices: np.ndarray) -> None:
+        if self.output_init != "data":
+            return
+        gen = self.module.generator
+        codes = self._label_codes() if self.module.conditional else None
+        mean, fraction, label_means = profile_stats(
+            self.adata, self.registry_["setup_args"].get("layer"), train_indices,
+            self.module.normalize.library_size, codes, gen.n_labels,
+        )
+        init_output_at_data(gen.output, mean, fraction, label_bias=gen.label_bias, label_means=label_means)
 
     def _on_trained(self, train_indices: np.ndarray) -> None:
         layer = self.registry_["setup_args"].get("layer")

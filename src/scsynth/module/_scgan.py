@@ -42,6 +42,8 @@ class ScGANModule(BaseModuleClass):
     critic_input
         Transform of the critic input, ``"none"`` (default, as :class:`~scsynth.model.ScGAN`'s) or ``"log1p"``
         (see :class:`~scsynth.nn.MLPCritic`).
+    label_output_bias
+        Give a conditional generator a per-label output bias (see :class:`~scsynth.nn.MLPGenerator`).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class ScGANModule(BaseModuleClass):
         critic_hidden: Sequence[int] = (1024, 512, 256),
         library_size: float = DEFAULT_LIBRARY_SIZE,
         critic_input: str = "none",
+        label_output_bias: bool = False,
     ) -> None:
         super().__init__()
         self.n_input = n_input
@@ -62,7 +65,8 @@ class ScGANModule(BaseModuleClass):
         n_cond = n_labels if self.conditional else 0
         self.normalize = LibrarySizeNormalization(library_size)
         self.generator = MLPGenerator(
-            n_latent, n_input, n_hidden=generator_hidden, n_labels=n_cond, library_size=library_size
+            n_latent, n_input, n_hidden=generator_hidden, n_labels=n_cond, library_size=library_size,
+            label_output_bias=label_output_bias,
         )
         self.critic_net = MLPCritic(n_input, n_hidden=critic_hidden, n_labels=n_cond, input_transform=critic_input)
 
@@ -168,7 +172,10 @@ class ScGANModule(BaseModuleClass):
                     lab = lab.reshape(-1).long()
                     h.mul_(norm.gamma(lab)).add_(norm.beta(lab))
                 h.relu_()
-            x = linear(h, net.output.bias, net.output.weight.t(), len(folded)).relu_()
+            x = linear(h, net.output.bias, net.output.weight.t(), len(folded))
+            if net.label_bias is not None:
+                x.add_(net.label_bias(lab))
+            x.relu_()
             return x.mul_(net.lsn.scale(x)) if normalize and net.lsn is not None else x
 
         try:

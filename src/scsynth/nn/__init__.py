@@ -5,6 +5,7 @@ from ._critic import MLPCritic
 from ._generator import MLPGenerator
 from ._labeler import MLPRegressor
 from ._lsn import LibrarySizeNormalization
+from ._output_init import init_output_at_data
 from ._pathway_linear import PathwayLinear
 from ._set_pooling import SetPooling
 from ._target_generators import TargetGenerators
@@ -18,4 +19,5 @@ __all__ = [
     "PathwayLinear",
     "SetPooling",
     "TargetGenerators",
+    "init_output_at_data",
 ]

@@ -31,6 +31,10 @@ class MLPGenerator(nn.Module):
         Number of classes for a conditional generator, 0 for an unconditional one.
     library_size
         Total per generated cell, or ``None`` to return the un-normalised ReLU output.
+    label_output_bias
+        With ``n_labels > 0``, add a per-label bias (``label_bias``, zeros at first) to the output's
+        pre-activation: each label gets its own mean profile directly, not only through the BatchNorm
+        (see :func:`~scsynth.nn.init_output_at_data`).
 
     Examples
     --------
@@ -50,6 +54,7 @@ class MLPGenerator(nn.Module):
         n_hidden: Sequence[int] = (256, 512, 1024),
         n_labels: int = 0,
         library_size: float | None = None,
+        label_output_bias: bool = False,
     ) -> None:
         super().__init__()
         self.n_latent = n_latent
@@ -66,6 +71,9 @@ class MLPGenerator(nn.Module):
         self.output = nn.Linear(n_in, n_output)
         nn.init.kaiming_normal_(self.output.weight, mode="fan_in", nonlinearity="relu")
         nn.init.zeros_(self.output.bias)
+        self.label_bias = nn.Embedding(n_labels, n_output) if label_output_bias and n_labels > 0 else None
+        if self.label_bias is not None:
+            nn.init.zeros_(self.label_bias.weight)
         self.lsn = LibrarySizeNormalization(library_size) if library_size is not None else None
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, normalize: bool = True) -> torch.Tensor:
@@ -77,5 +85,8 @@ class MLPGenerator(nn.Module):
             h = linear(h)
             h = norm(h, labels) if self.n_labels > 0 else norm(h)
             h = torch.relu(h)
-        x = torch.relu(self.output(h))
+        x = self.output(h)
+        if self.label_bias is not None:
+            x = x + self.label_bias(labels.reshape(-1).long())
+        x = torch.relu(x)
         return self.lsn(x) if self.lsn is not None and normalize else x
