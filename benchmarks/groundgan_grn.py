@@ -31,9 +31,11 @@ two columns differ only in how the target generators learn. Writes ``benchmarks/
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +81,10 @@ def correlation_baseline(control: np.ndarray, genes: pd.Index, tf: str, truth: s
     return {"auroc": float(roc_auc_score(y, score)), "auprc": float(average_precision_score(y, score))}
 
 
-def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed: int) -> list[dict]:
-    """Knockout fidelity of both stage-2 objectives on one causal model instance, sharing one controller."""
+def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed: int,
+                 objectives: Sequence[str] = ("conditional", "adversarial"),
+                 tf_inputs: Sequence[str] = ("log1p",)) -> list[dict]:
+    """Knockout fidelity of stage-2 variants (objective x ``tf_input``) on one causal model, sharing one controller."""
     truth = causal_model(seed=seed)
     adata = truth.sample(n_cells, seed=seed)
     controller_data = adata.copy()
@@ -92,10 +96,11 @@ def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed
     library_size = controller.module.normalize.library_size  # GRouNdGAN takes the controller's
     true_effects = {tf: truth.knockout_lfc(tf, library_size=library_size) for tf in truth.tfs}
     rows = []
-    for objective in ("conditional", "adversarial"):
-        # both read the controller's normalised TFs, so the rows differ in the objective alone
+    for objective, tf_input in itertools.product(objectives, tf_inputs):
+        # every variant reads the same controller's TFs, so the rows differ in the stage-2 options alone
         scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=True)
-        model = scsynth.model.GRouNdGAN(adata, grn=truth.grn, controller=controller, target_objective=objective)
+        model = scsynth.model.GRouNdGAN(adata, grn=truth.grn, controller=controller, target_objective=objective,
+                                        tf_input=tf_input)
         start = time.perf_counter()
         model.train(target_steps, batch_size=128, seed=seed, enable_progress_bar=False)
         stage2_s = time.perf_counter() - start
@@ -103,10 +108,10 @@ def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed
         for tfs_from, real_cells in (("controller", None), ("real cells", adata)):
             per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells, true_effects=true_effects)
             medians = per_tf[["AUROC", "pearson_r", "sign_agreement", "slope"]].median()
-            rows.append({"seed": seed, "stage 2": objective, "TFs from": tfs_from,
+            rows.append({"seed": seed, "stage 2": objective, "tf_input": tf_input, "TFs from": tfs_from,
                          "steps": f"{controller_steps}+{target_steps}", "controller_s": controller_s,
                          "stage2_s": stage2_s, **{k: float(v) for k, v in medians.items()}})
-            print(f"  seed {seed} {objective:11s} TFs from {tfs_from:10s} AUROC {medians['AUROC']:.3f}  "
+            print(f"  seed {seed} {objective:11s} {tf_input:10s} TFs from {tfs_from:10s} AUROC {medians['AUROC']:.3f}  "
                   f"r {medians['pearson_r']:.3f}  sign {medians['sign_agreement']:.2f}  slope {medians['slope']:.2f}  "
                   f"(stage 2 {stage2_s:.0f} s)", flush=True)
     return rows
@@ -117,23 +122,24 @@ def fidelity(args: argparse.Namespace) -> None:
           f"seeds {args.seeds}", flush=True)
     rows = [r for seed in args.seeds for r in fidelity_run(controller_steps=args.controller_steps,
                                                            target_steps=args.target_steps, n_cells=args.n_cells,
-                                                           seed=seed)]
+                                                           seed=seed, objectives=args.objectives,
+                                                           tf_inputs=args.tf_inputs)]
     frame = pd.DataFrame(rows)
-    medians = frame.groupby(["stage 2", "TFs from"], sort=False)[["AUROC", "pearson_r", "sign_agreement", "slope",
+    medians = frame.groupby(["stage 2", "tf_input", "TFs from"], sort=False)[["AUROC", "pearson_r", "sign_agreement", "slope",
                                                                   "stage2_s"]]
-    summary = [{"stage 2": k[0], "TFs from": k[1], "seeds": len(args.seeds), **v}
+    summary = [{"stage 2": k[0], "tf_input": k[1], "TFs from": k[2], "seeds": len(args.seeds), **v}
                for k, v in medians.median().to_dict("index").items()]
     report = (
         f"Knockout fidelity on a known causal model (10 TFs, 60 targets, {args.n_cells} Poisson cells; "
         f"{args.controller_steps} controller + {args.target_steps} stage-2 steps; per-TF medians, then the median "
         "over seeds; targets: AUROC >= 0.95, r >= 0.9):\n\n"
-        + markdown_table(summary, ["stage 2", "TFs from", "seeds", "AUROC", "pearson_r", "sign_agreement", "slope",
+        + markdown_table(summary, ["stage 2", "tf_input", "TFs from", "seeds", "AUROC", "pearson_r", "sign_agreement", "slope",
                                    "stage2_s"])
         + "\n\nPer seed:\n\n" + markdown_table(rows, list(rows[0]))
     )
     print("\n" + report)
-    write_markdown("groundgan_grn_fidelity", report)
-    path = write_json("groundgan_grn_fidelity", {"machine": machine(), "args": vars(args), "rows": rows,
+    write_markdown(args.name, report)
+    path = write_json(args.name, {"machine": machine(), "args": vars(args), "rows": rows,
                                                  "summary": summary})
     print(f"\nwrote {path}")
 
@@ -149,6 +155,11 @@ def main() -> None:
     parser.add_argument("--controller-steps", type=int, default=300, help="fidelity: controller (ScGAN) steps")
     parser.add_argument("--target-steps", type=int, default=300, help="fidelity: stage-2 steps")
     parser.add_argument("--n-cells", type=int, default=2000, help="fidelity: cells drawn from the causal model")
+    parser.add_argument("--objectives", nargs="+", default=["conditional", "adversarial"],
+                        choices=["conditional", "adversarial"], help="fidelity: stage-2 objectives")
+    parser.add_argument("--tf-inputs", nargs="+", default=["log1p"], choices=["log1p", "normalized"],
+                        help="fidelity: what the target generators read of the TFs (GRouNdGAN's tf_input)")
+    parser.add_argument("--name", default="groundgan_grn_fidelity", help="fidelity: results file name")
     args = parser.parse_args()
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore", category=UserWarning)

@@ -23,6 +23,7 @@ be as realistic as its controller's TFs allow). Writes ``groundgan_stage2.json``
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -91,14 +92,16 @@ def stage2_ablation(args: argparse.Namespace) -> None:
             controller.train(args.controller_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
             controller_s = time.perf_counter() - start
             runs = {"ScGAN controller (its own cells)": (controller, controller_s)}
-            for objective in args.objectives:
+            tf_inputs = args.tf_inputs if seed in (args.tf_input_seeds or args.seeds) else args.tf_inputs[:1]
+            for objective, tf_input in itertools.product(args.objectives, tf_inputs):
                 adata = train.copy()
                 scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=counts)
                 model = scsynth.model.GRouNdGAN(adata, grn=grn, controller=controller, unregulated="noise",
-                                                target_objective=objective)
+                                                target_objective=objective, tf_input=tf_input)
                 start = time.perf_counter()
                 model.train(args.target_steps, batch_size=64, train_size=1.0, seed=seed, enable_progress_bar=False)
-                runs[f"GRouNdGAN {objective}"] = (model, time.perf_counter() - start)
+                name_ = f"GRouNdGAN {objective}" + ("" if tf_input == "log1p" else f", tf_input={tf_input}")
+                runs[name_] = (model, time.perf_counter() - start)
             scored = [(name_, model, seconds, False) for name_, (model, seconds) in runs.items()]
             if args.real_tfs:  # stage 2 alone, given training cells' real TF values
                 scored += [(f"{name_}, real TFs", model, seconds, True) for name_, (model, seconds) in runs.items()
@@ -154,6 +157,10 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=None, help="--stage2: datasets (default both)")
     parser.add_argument("--objectives", nargs="+", default=["conditional", "adversarial"],
                         choices=["conditional", "adversarial"], help="--stage2: stage-2 objectives")
+    parser.add_argument("--tf-inputs", nargs="+", default=["log1p"], choices=["log1p", "normalized"],
+                        help="--stage2: what the target generators read of the TFs (GRouNdGAN's tf_input; first: default)")
+    parser.add_argument("--tf-input-seeds", type=int, nargs="+", default=None,
+                        help="--stage2: seeds that run every --tf-inputs value (default all; the others the first)")
     parser.add_argument("--real-tfs", action="store_true",
                         help="--stage2: also score each stage 2 given training cells' real TF values")
     parser.add_argument("--summarize", action="store_true",

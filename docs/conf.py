@@ -157,6 +157,9 @@ def _copy_benchmark_tables() -> None:
               ("groundgan_speed", "groundgan_grn", "groundgan_realism", "genesys", "rnagan", "rnagan_realism")}
     tables["genesys_realism"] = "python benchmarks/genesys.py --part realism"
     tables["groundgan_grn_fidelity"] = "python benchmarks/groundgan_grn.py --only-fidelity"
+    tables["groundgan_grn_fidelity_tf_input"] = ("python benchmarks/groundgan_grn.py --only-fidelity --objectives "
+                                                 "conditional --tf-inputs log1p normalized --name "
+                                                 "groundgan_grn_fidelity_tf_input")
     tables["groundgan_stage2"] = "python benchmarks/groundgan_realism.py --stage2"
     for name in ("realism", "realism_pbmc68k_reduced", "realism_immune_559", "realism_myoblast", "realism_geuvadis"):
         tables[name] = "python benchmarks/realism.py"

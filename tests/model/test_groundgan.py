@@ -52,7 +52,7 @@ def test_stage_two_options_are_checked_before_training(_pbmc, pbmc_grn):
         GRouNdGAN(adata, grn=pbmc_grn, target_objective="gan", **SMALL_GG)
     with pytest.raises(ValueError, match="tf_input must be"):
         GRouNdGAN(adata, grn=pbmc_grn, tf_input="log", **SMALL_GG)
-    with pytest.raises(ValueError, match="needs tf_input='normalized'"):
+    with pytest.raises(ValueError, match="needs tf_input='log1p' or 'normalized'"):
         GRouNdGAN(adata, grn=pbmc_grn, tf_input="raw", **SMALL_GG)  # the conditional default reads real cells' TFs
     GRouNdGAN(adata, grn=pbmc_grn, tf_input="raw", target_objective="adversarial", **SMALL_GG)  # the original
 
@@ -254,4 +254,60 @@ def test_models_saved_before_the_hidden_unit_floor_load_as_built(_pbmc, pbmc_grn
     loaded = load_as_saved_before(model, tmp_path / "old", "min_hidden_per_gene", adata)
     assert loaded.module.target_generators.min_hidden == 0  # GRouNdGAN's rule, not today's default floor
     for key, value in model.module.state_dict().items():
+        assert torch.equal(value, loaded.module.state_dict()[key]), key
+
+
+def test_stage_two_reads_tfs_on_a_log_scale_in_units_of_their_mean(trained_groundgan):
+    import copy
+
+    module = trained_groundgan.module
+    assert module.tf_input == "log1p"
+    # set from real cells at the start of stage 2: every TF's own unit, none left at the placeholder 1
+    assert (module.tf_scale > 0).all() and not torch.isclose(module.tf_scale, torch.ones(1)).any()
+    tfs = torch.rand(5, module.n_tfs) * module.tf_scale * 3
+    torch.testing.assert_close(module.generator_input(tfs), torch.log1p(tfs / module.tf_scale))
+    assert not module.generator_input(torch.zeros(1, module.n_tfs)).any()  # a knocked-out TF reads 0
+    # state dicts saved before tf_scale existed (their models read TFs unscaled) load with scale 1
+    older = copy.deepcopy(module)
+    older.load_state_dict({k: v for k, v in module.state_dict().items() if k != "tf_scale"})
+    assert torch.equal(older.tf_scale, torch.ones_like(module.tf_scale))
+
+
+def test_new_controller_starts_at_the_training_cells_once_a_pretrained_one_never(_pbmc, pbmc_grn, monkeypatch):
+    import scsynth.model._groundgan_stages as stages
+
+    seen = []
+    real_init = stages.init_output_at_data
+    monkeypatch.setattr(stages, "init_output_at_data", lambda out, mean, frac: seen.append(mean) or real_init(out, mean, frac))
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    grn = pbmc_grn[~pbmc_grn["target"].isin(adata.var_names[-100:])]
+    with pytest.warns(UserWarning, match="not in the GRN"):  # unregulated genes are dropped
+        model = GRouNdGAN(adata, grn=grn, **SMALL_GG)
+    assert model.controller_output_init == "data" and len(model.var_names_) < adata.n_vars  # the GRN's genes only
+    model.train(controller_steps=2, max_steps=2, batch_size=32, train_size=0.8, seed=0, enable_progress_bar=False)
+    model.train(controller_steps=2, max_steps=2, batch_size=32, train_size=0.8, seed=0, enable_progress_bar=False)
+    assert len(seen) == 1  # continued training keeps the weights
+    # the model's genes over the training cells, each cell normalised over those genes (as the controller sees it)
+    x = adata[model.train_indices, model.var_names_].X
+    x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+    expected = (x / x.sum(1, keepdims=True) * model.module.normalize.library_size).mean(0)
+    np.testing.assert_allclose(seen[0], expected, rtol=1e-6)
+    scgan_data = _pbmc.copy()
+    ScGAN.setup_anndata(scgan_data, is_count_data=False)
+    controller = ScGAN(scgan_data, n_latent=16, generator_hidden=(32, 64), critic_hidden=(64, 32))
+    controller.train(max_steps=1, batch_size=32, enable_progress_bar=False)
+    pretrained = GRouNdGAN(adata, grn=pbmc_grn, controller=controller, **SMALL_GG)
+    pretrained.train(max_steps=2, batch_size=32, enable_progress_bar=False)
+    assert len(seen) == 1  # a pretrained controller is never touched
+    with pytest.raises(ValueError, match="controller_output_init must be 'data' or 'random'"):
+        GRouNdGAN(adata, grn=pbmc_grn, controller_output_init="zeros", **SMALL_GG)
+
+
+def test_models_saved_before_the_controller_data_start_load_with_a_random_one(trained_groundgan, _pbmc, tmp_path):
+    adata = _pbmc.copy()
+    GRouNdGAN.setup_anndata(adata, is_count_data=False)
+    loaded = load_as_saved_before(trained_groundgan, tmp_path / "old", "controller_output_init", adata)
+    assert loaded.controller_output_init == "random"
+    for key, value in trained_groundgan.module.state_dict().items():
         assert torch.equal(value, loaded.module.state_dict()[key]), key

@@ -12,18 +12,19 @@ _CHUNK = 20_000  # cells read at once: bounded memory on atlas-sized (also backe
 
 def profile_stats(
     adata, layer: str | None, indices: np.ndarray, library_size: float, codes: np.ndarray | None = None,
-    n_labels: int = 0,
+    n_labels: int = 0, *, columns: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Mean and non-zero fraction of each gene over cells ``indices``, each cell normalised to ``library_size``.
 
     With ``codes`` (a label code per cell of ``adata``) also the ``n_labels x genes`` mean of each label;
-    a label without cells gets the overall mean.
+    a label without cells gets the overall mean. ``columns``: only these genes, normalised over themselves.
     """
     indices = np.sort(np.asarray(indices, dtype=np.int64))
     total, nonzero, label_total, label_n = None, None, None, np.zeros(n_labels)
     for start in range(0, len(indices), _CHUNK):
         idx = indices[start:start + _CHUNK]
         rows = read_rows(adata, layer, idx)
+        rows = rows if columns is None else rows[:, columns]
         rows = sparse.csr_matrix(rows, dtype=np.float64) if sparse.issparse(rows) else np.asarray(rows, np.float64)
         sums = np.asarray(rows.sum(axis=1)).ravel()
         scale = np.divide(library_size, sums, out=np.zeros_like(sums), where=sums > 0)

@@ -72,10 +72,11 @@ class GRouNdGANModule(BaseModuleClass):
     labeler_weight, antilabeler_weight
         Weights of the two labeler terms in the generator loss.
     tf_input
-        What the target generators see of the controller's TFs: ``"normalized"`` (its library-size
-        normalised cells, the scale of real normalised cells, so the conditional term can feed them
-        real cells' TFs) or ``"raw"`` (its output before normalisation, GRouNdGAN's original and the
-        behaviour of models saved by scsynth <= 0.3).
+        What the target generators see of the controller's TFs: ``"log1p"`` (default: log1p of its
+        library-size normalised cells, so TFs at 3 and at 3000 reach a generator on comparable scales),
+        ``"normalized"`` (those values themselves, on the scale of real normalised cells; the earlier default)
+        or ``"raw"`` (its output before normalisation, GRouNdGAN's original and the behaviour of models
+        saved by scsynth <= 0.3). The first two let the conditional objective feed real cells' TFs.
     output_bias
         Initial output bias of the target generators (see :class:`~scsynth.nn.TargetGenerators`).
     target_objective
@@ -111,20 +112,20 @@ class GRouNdGANModule(BaseModuleClass):
         labeler_input: str = "log1p",
         labeler_weight: float = 1.0,
         antilabeler_weight: float = 1.0,
-        tf_input: str = "normalized",
+        tf_input: str = "log1p",
         output_bias: float = 1.0,
         target_objective: str = "conditional",
     ) -> None:
         super().__init__()
         if labeler_input not in ("log1p", "none"):
             raise ValueError(f"labeler_input must be 'log1p' or 'none', got {labeler_input!r}.")
-        if tf_input not in ("normalized", "raw"):
-            raise ValueError(f"tf_input must be 'normalized' or 'raw', got {tf_input!r}.")
+        if tf_input not in ("log1p", "normalized", "raw"):
+            raise ValueError(f"tf_input must be 'log1p', 'normalized' or 'raw', got {tf_input!r}.")
         if target_objective not in ("conditional", "adversarial"):
             raise ValueError(f"target_objective must be 'conditional' or 'adversarial', got {target_objective!r}.")
-        if target_objective == "conditional" and tf_input != "normalized":
-            raise ValueError("target_objective='conditional' needs tf_input='normalized' (real cells' TFs are "
-                             "normalised).")
+        if target_objective == "conditional" and tf_input == "raw":
+            raise ValueError("target_objective='conditional' needs tf_input='log1p' or 'normalized' (real cells' "
+                             "TFs are normalised).")
         self.tf_input, self.target_objective = tf_input, target_objective
         #: set by the model before a first stage 2: start the targets' output scales at the first real batch
         self.init_targets_pending = False
@@ -138,6 +139,8 @@ class GRouNdGANModule(BaseModuleClass):
         self.register_buffer("tf_positions", torch.as_tensor(np.asarray(tf_positions, dtype=np.int64)))
         self.register_buffer("target_positions", torch.as_tensor(np.asarray(target_positions, dtype=np.int64)))
         self.register_buffer("controller_tf_index", torch.as_tensor(np.asarray(controller_tf_index, dtype=np.int64)))
+        #: each TF's mean in the first real batch of stage 2 (init_targets): the unit of ``tf_input="log1p"``
+        self.register_buffer("tf_scale", torch.ones(len(tf_positions)))
         self.controller = ScGANModule(
             controller_n_input, n_latent=n_latent, generator_hidden=controller_hidden, critic_hidden=critic_hidden,
             library_size=library_size, critic_input=critic_input,
@@ -209,16 +212,21 @@ class GRouNdGANModule(BaseModuleClass):
         return tuple(torch.randn(s, device=self.device) for s in shapes)
 
     def tf_values(self, z: torch.Tensor) -> torch.Tensor:
-        """The controller's TF values (``tf_input``: normalised or raw); no gradient reaches the controller."""
+        """The controller's TF values (normalised unless ``tf_input="raw"``); no gradient reaches the controller."""
         with torch.no_grad():
-            return self.controller.generator(z, normalize=self.tf_input == "normalized")[:, self.controller_tf_index]
+            return self.controller.generator(z, normalize=self.tf_input != "raw")[:, self.controller_tf_index]
+
+    def generator_input(self, tf_values: torch.Tensor) -> torch.Tensor:
+        """What the target generators read of TF values: ``log1p(value / tf_scale)`` for ``tf_input="log1p"``."""
+        return torch.log1p(tf_values / self.tf_scale) if self.tf_input == "log1p" else tf_values
 
     @torch.no_grad()
     def init_targets(self, x_real: torch.Tensor) -> None:
-        """Start each target's output scale at its mean in a batch of real normalised cells (data-dependent init)."""
+        """Start each target's output scale (and each TF's ``tf_scale``) at its mean in a batch of real normalised cells."""
         mean = x_real[:, self.target_positions].mean(0)
         floor = x_real.sum(1).mean() / x_real.shape[1] * 1e-3  # a gene absent from the batch still trains
         self.target_generators.output_scale.copy_(mean.clamp_min(floor))
+        self.tf_scale.copy_(x_real[:, self.tf_positions].mean(0).clamp_min(floor))
         self.init_targets_pending = False
 
     def conditional_loss(self, x_real: torch.Tensor) -> torch.Tensor:
@@ -234,15 +242,20 @@ class GRouNdGANModule(BaseModuleClass):
         tfs, real = x_real[:, self.tf_positions], torch.log1p(x_real[:, self.target_positions])
         n = x_real.shape[0]
         noise = torch.randn(2 * n, self.n_targets, self.noise_per_gene, device=x_real.device, dtype=x_real.dtype)
-        a, b = torch.log1p(self.target_generators(tfs.repeat(2, 1), noise)).split(n)
+        a, b = torch.log1p(self.target_generators(self.generator_input(tfs).repeat(2, 1), noise)).split(n)
         return ((a - real).abs().mean() + (b - real).abs().mean()) / 2 - (a - b).abs().mean() / 2
 
     def assemble(self, tf_values: torch.Tensor, gene_noise: torch.Tensor, z: torch.Tensor | None = None) -> CellParts:
         """Run the target generators on given TF values and noise; the cell before normalisation."""
-        targets = self.target_generators(tf_values, gene_noise)
+        targets = self.target_generators(self.generator_input(tf_values), gene_noise)
         raw = tf_values.new_zeros(tf_values.shape[0], self.n_genes)
         raw = raw.index_copy(1, self.tf_positions, tf_values).index_copy(1, self.target_positions, targets)
         return CellParts(z=z, gene_noise=gene_noise, tf_values=tf_values, targets=targets, raw=raw)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # saved before tf_scale existed: those models read TFs unscaled ("normalized" / "raw"), where it is unused
+        state_dict.setdefault(prefix + "tf_scale", torch.ones_like(self.tf_scale))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- scvi BaseModuleClass interface ----------------------------------------------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
