@@ -133,3 +133,12 @@ def test_output_init_at_data_errors():
     with pytest.raises(ValueError, match=r"\(2, 10\)"):
         init_output_at_data(gen.output, np.ones(10), np.ones(10) / 2, label_bias=gen.label_bias,
                             label_means=np.ones((3, 10)))
+    before = gen.output.weight.detach().clone()
+    for mean, fraction in ((np.full(10, np.nan), np.ones(10) / 2), (-np.ones(10), np.ones(10) / 2),
+                           (np.ones(10), np.full(10, 1.5))):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            init_output_at_data(gen.output, mean, fraction)
+    with pytest.raises(ValueError, match="label_means must be finite"):
+        init_output_at_data(gen.output, np.ones(10), np.ones(10) / 2, label_bias=gen.label_bias,
+                            label_means=np.full((2, 10), np.inf))
+    assert torch.equal(gen.output.weight, before)  # refused before any change

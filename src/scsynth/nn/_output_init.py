@@ -68,9 +68,21 @@ def init_output_at_data(
     if mean.shape != (weight.shape[0],) or np.shape(nonzero_fraction) != mean.shape:
         raise ValueError(f"mean and nonzero_fraction need one value per gene ({weight.shape[0]}), got "
                          f"{mean.shape} and {np.shape(nonzero_fraction)}.")
+    fraction = np.asarray(nonzero_fraction, dtype=np.float64)
+    if not (np.isfinite(mean).all() and (mean >= 0).all() and np.isfinite(fraction).all()
+            and ((fraction >= 0) & (fraction <= 1)).all()):  # NaN here would become NaN weights
+        raise ValueError("mean must be finite and >= 0 and nonzero_fraction within [0, 1] for every gene.")
+    if label_bias is not None:  # checked before any weight changes
+        if label_means is None:
+            raise ValueError("label_bias needs label_means.")
+        label_means = np.asarray(label_means, dtype=np.float64)
+        if label_means.shape != tuple(label_bias.weight.shape):
+            raise ValueError(f"label_means must be {tuple(label_bias.weight.shape)}, got {label_means.shape}.")
+        if not (np.isfinite(label_means).all() and (label_means >= 0).all()):
+            raise ValueError("label_means must be finite and >= 0.")
     shift = _RELU_MEAN * weight.sum(1)
     spread = np.sqrt(_RELU_VAR * (weight**2).sum(1))
-    q = norm.ppf(np.clip(np.asarray(nonzero_fraction, dtype=np.float64), _MIN_P, _MAX_P))
+    q = norm.ppf(np.clip(fraction, _MIN_P, _MAX_P))
     target = mean / _relu_mean(q)  # the pre-activation's spread that gives the gene's mean
     target = np.maximum(target, 1e-3 * np.median(target[target > 0]) if (target > 0).any() else 1.0)
     target *= np.median(spread) / np.median(target)
@@ -80,11 +92,6 @@ def init_output_at_data(
     output.bias.copy_(torch.as_tensor(bias, dtype=output.bias.dtype, device=output.bias.device))
     if label_bias is None:
         return
-    if label_means is None:
-        raise ValueError("label_bias needs label_means.")
-    label_means = np.asarray(label_means, dtype=np.float64)
-    if label_means.shape != tuple(label_bias.weight.shape):
-        raise ValueError(f"label_means must be {tuple(label_bias.weight.shape)}, got {label_means.shape}.")
     # same spread per gene as the pooled cells: the label's mean fixes where its pre-activation sits
     ratio = label_means / np.maximum(mean, 1e-12)
     q_label = _relu_mean_inverse(np.maximum(ratio * _relu_mean(q), 1e-9))
