@@ -5,6 +5,8 @@ Usage::
     python benchmarks/groundgan_grn.py               # 240 s of training per dataset, then knockout fidelity
     python benchmarks/groundgan_grn.py --budget 60   # a quick run
     python benchmarks/groundgan_grn.py --only-fidelity --seeds 0 1 2   # knockout fidelity alone
+    python benchmarks/groundgan_grn.py --only-fidelity --objectives conditional --tf-inputs log1p normalized \
+        --name groundgan_grn_fidelity_tf_input   # what the target generators read of the TFs, side by side
 
 The paper's design (Zinati et al. 2024): a GRN is inferred from the real training cells (GRNBoost2
 scheme, :func:`scsynth.data.infer_grn`) and split into two equally important, equally sparse GRNs
