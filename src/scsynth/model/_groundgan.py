@@ -79,9 +79,9 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
     labeler_weight, antilabeler_weight
         Weights of the labeler terms in the generator loss (1 in the paper).
     tf_input
-        ``"log1p"`` (default): the target generators read log1p of the controller's library-size normalised
-        TF values; ``"normalized"``: those values themselves (the earlier default, kept by the models saved with
-        it); ``"raw"``: its output before normalisation (the original; models saved by scsynth <= 0.3).
+        ``"log1p"`` (default): the target generators read ``log(1 + x / s)`` of the controller's library-size
+        normalised TF values ``x``, ``s`` each TF's mean in the training cells; ``"normalized"``: ``x`` itself (the
+        earlier default, kept by models saved with it); ``"raw"``: its output before normalisation (the original).
     target_objective
         How stage 2 trains the target generators: ``"conditional"`` (default) fits each target given its
         regulators on real cells by a proper score (no critic, no labelers; converges in a few hundred

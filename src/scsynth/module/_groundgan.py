@@ -72,8 +72,10 @@ class GRouNdGANModule(BaseModuleClass):
     labeler_weight, antilabeler_weight
         Weights of the two labeler terms in the generator loss.
     tf_input
-        What the target generators see of the controller's TFs: ``"log1p"`` (default: log1p of its
-        library-size normalised cells, so TFs at 3 and at 3000 reach a generator on comparable scales),
+        What the target generators see of the controller's TFs: ``"log1p"`` (default: ``log(1 + x / tf_scale)``
+        of its library-size normalised values ``x``, ``tf_scale`` each TF's mean in the first real batch of stage 2;
+        linear below the mean, so a knockout to 0 stays near the data, logarithmic above, so a long tail does not
+        set the scale),
         ``"normalized"`` (those values themselves, on the scale of real normalised cells; the earlier default)
         or ``"raw"`` (its output before normalisation, GRouNdGAN's original and the behaviour of models
         saved by scsynth <= 0.3). The first two let the conditional objective feed real cells' TFs.
