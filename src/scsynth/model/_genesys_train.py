@@ -14,13 +14,16 @@ from scipy import sparse
 from .._settings import settings
 from ..data._validate import check_int
 from ..train import (
+    REALISM_KEY,
     BestStateTracker,
     DivergenceGuard,
     EpochProgressBar,
     GeneSysTrainingPlan,
     TrajectoryBatches,
     TrajectoryDataModule,
+    TrajectoryRealismCheckpoint,
 )
+from ._training import MONITOR_CELLS, REFERENCE_CELLS, file_realism, monitor_every
 
 
 def split_groups(groups: np.ndarray, train_size: float, validation_size: float, seed: int) -> list[np.ndarray]:
@@ -66,6 +69,8 @@ class GeneSysTrainMixin:
         strategy: str | None = None,
         seed: int | None = None,
         init_decoder: bool = True,
+        monitor_realism: bool | int = False,
+        realism_metric: str = "mmd",
         plan_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
     ) -> None:
@@ -119,6 +124,15 @@ class GeneSysTrainMixin:
         init_decoder
             Before the first training, start the decoder of continuous data (not counts) at the training
             cells' per-gene distribution (:meth:`~scsynth.module.GeneSysModule.init_decoder`).
+        monitor_realism
+            Every this many training steps (batches; ``True``: 100), roll out as many cells as there are
+            validation cells (up to 1000), at their blueprint (trajectory, time) steps, and score them against
+            those cells (:class:`~scsynth.train.TrajectoryRealismCheckpoint`); at the end the weights of the
+            best check are restored (in place of those of the best ``monitor`` epoch). The checks go to
+            ``histories_["train"]["realism_validation"]`` and the best to ``realism_best_`` (plotted by
+            :func:`scsynth.pl.realism_curve`). Needs validation cells and ``max_cycles=1``.
+        realism_metric
+            ``"mmd"`` or ``"rf_auroc"`` (see :class:`~scsynth.metrics.RealismScorer`).
         plan_kwargs
             More options of :class:`~scsynth.train.GeneSysTrainingPlan`.
         **trainer_kwargs
@@ -163,6 +177,8 @@ class GeneSysTrainMixin:
         if early_stopping and not has_val:
             raise ValueError("early_stopping needs validation trajectories; set train_size < 1 or early_stopping=False.")
         x = self._matrix()  # backed data stays on disk: batches read their cells
+        realism = self._realism_checkpoint(x, val_pools, val_rows if has_val else [], train_idx, monitor_realism,
+                                           realism_metric, seed, max_cycles)
         n_batches = max(1, -(-len(train_idx) // batch_size))
         train_set = TrajectoryBatches(x, train_pools, range(len(train_pools)), n_batches=n_batches,
                                       batch_size=batch_size, seed=seed, start_pass=self.n_epochs_trained_)
@@ -194,7 +210,10 @@ class GeneSysTrainMixin:
                     f"or clip gradients harder, e.g. gradient_clip_val={(gradient_clip_val or 5) / 5:g}.")
             guard = DivergenceGuard("GeneSys", f"cycle {cycle + 1}/{max_cycles}" if max_cycles > 1 else None,
                                     hint=hint)
-            run_kwargs = {**trainer_kwargs, "callbacks": [*trainer_kwargs.get("callbacks", []), guard]}
+            extra = [guard] if realism is None else [guard, realism]
+            run_kwargs = {**trainer_kwargs, "callbacks": [*trainer_kwargs.get("callbacks", []), *extra]}
+            if realism is not None:
+                run_kwargs["history_extras"] = lambda: {REALISM_KEY: realism.frame()}
             self._run(plan, data, tracker, max_epochs, early_stopping, early_stopping_patience, gradient_clip_val,
                       accelerator, devices, seed + cycle, run_kwargs, cycle, max_cycles, has_val)
             self.n_epochs_trained_ += int(self.trainer.current_epoch)
@@ -208,6 +227,10 @@ class GeneSysTrainMixin:
             self.module.load_state_dict(best_state)
             if cycle > 0 and not improved:
                 break
+        if realism is not None and realism.restored:
+            self.module.load_state_dict(realism.best_state)
+        if realism is not None:
+            file_realism(self, self.default_stage, realism, 0)
         self.best_loss_ = {"monitor": monitor, "value": float(best_overall)}
         if has_val and "validation_loss" in (self.history_ or {}):
             val = self.history_["validation_loss"].iloc[:, 0].to_numpy(dtype=float)
@@ -233,6 +256,36 @@ class GeneSysTrainMixin:
             callbacks=[*trainer_kwargs.pop("callbacks", []), tracker],
             early_stopping=early_stopping, gradient_clip_val=clip, **trainer_kwargs,
         )
+
+    def _realism_checkpoint(self, x, val_pools, val_rows, train_idx, monitor_realism, metric, seed, max_cycles):
+        """The realism checks of ``train(monitor_realism=...)`` (``None`` when off); raises before training."""
+        every = monitor_every(monitor_realism)
+        if not every:
+            return None
+        if max_cycles > 1:
+            raise ValueError("monitor_realism keeps the weights of the best check of one run; use max_cycles=1.")
+        cells = [(c, r, t) for r in val_rows for t, pool in enumerate(val_pools[r]) for c in pool]
+        rng = np.random.default_rng(seed)  # its own stream: which cells are checked does not move training's draws
+        if cells:
+            # a cell in several trajectories' steps (a progenitor, a fallback neighbour) is scored once, at a random one
+            cells = np.asarray(cells)[rng.permutation(len(cells))]
+            cells = cells[np.unique(cells[:, 0], return_index=True)[1]]
+        if len(cells) < 10:
+            raise ValueError(f"monitor_realism scores generated cells against validation cells, and this split has "
+                             f"{len(cells)} in complete validation trajectories; lower train_size (e.g. 0.8) so that "
+                             "at least 10 cells are held out.")
+        if len(cells) > MONITOR_CELLS:
+            cells = cells[np.sort(rng.choice(len(cells), MONITOR_CELLS, replace=False))]
+        reference = np.sort(rng.choice(train_idx, min(len(train_idx), REFERENCE_CELLS), replace=False))
+
+        def dense(idx):
+            rows = x[idx]
+            return np.asarray(rows.toarray() if sparse.issparse(rows) else rows, dtype=np.float32)
+
+        order = np.argsort(cells[:, 0])
+        cells = cells[order]  # read in index order (backed data)
+        return TrajectoryRealismCheckpoint(dense(cells[:, 0]), cells[:, 1], cells[:, 2], reference=dense(reference),
+                                           counts=self.is_count_data, every=every, metric=metric, seed=seed)
 
     def _init_decoder(self, x, cells: np.ndarray, chunk: int = 4096) -> None:
         """Per-gene ``log1p`` statistics of the training cells, read ``chunk`` cells at a time (backed data)."""

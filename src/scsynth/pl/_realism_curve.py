@@ -1,4 +1,4 @@
-"""Realism on held-out cells over a GAN's training, as recorded by ``train(monitor_realism=...)``."""
+"""Realism on held-out cells over a generator's training, as recorded by ``train(monitor_realism=...)``."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ def realism_curve(
     show: bool | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
-    """Plot the realism checks of a GAN's training against the generator step, with the best one marked.
+    """Plot the realism checks of a model's training against the generator step, with the best one marked.
 
     Draws ``histories_[stage]["realism_validation"]`` (written by ``model.train(monitor_realism=...)``,
-    see :class:`~scsynth.train.RealismCheckpoint`): one point per check, the check whose generator the
+    see :class:`~scsynth.train.RealismCheckpoint`; for GeneSys, whose every training step updates its
+    decoder, :class:`~scsynth.train.TrajectoryRealismCheckpoint`): one point per check, the check whose generator the
     model kept as a star, and the score of real training cells against the same validation cells
     (the real-vs-real level, the best a generator can hope for) as a dotted line. Steps of successive
     ``train()`` calls follow one another.
@@ -40,7 +41,8 @@ def realism_curve(
     Parameters
     ----------
     model
-        A GAN trained with ``monitor_realism`` (:class:`~scsynth.model.ScGAN`, :class:`~scsynth.model.GRouNdGAN`).
+        A model trained with ``monitor_realism`` (:class:`~scsynth.model.ScGAN`, :class:`~scsynth.model.GRouNdGAN`,
+        :class:`~scsynth.model.GeneSys`).
     stage
         Training stage (a key of ``model.histories_``, e.g. GRouNdGAN's ``"controller"``); ``None``: the
         latest stage with realism checks.
@@ -103,7 +105,7 @@ def _checks(model: Any, stage: str | None) -> tuple[str, pd.DataFrame]:
     """The stage and its frame of realism checks."""
     stages = getattr(model, "histories_", None)
     if not isinstance(stages, Mapping):
-        raise TypeError(f"pl.realism_curve needs a trained scsynth GAN, got {type(model).__name__}.")
+        raise TypeError(f"pl.realism_curve needs a trained scsynth model, got {type(model).__name__}.")
     if stage is None:
         with_checks = [s for s, h in stages.items() if REALISM_KEY in h]
         latest = next((s for s, h in stages.items() if h is getattr(model, "history_", None)), None)

@@ -10,6 +10,7 @@ from ._progress import EpochProgressBar, GeneratorStepProgressBar
 from ._realism_checkpoint import REALISM_KEY, RealismCheckpoint
 from ._rnagan_plan import RNAGAN_HISTORY_KEYS, RNAGANTrainingPlan
 from ._trajectory_data import TrajectoryBatches, TrajectoryDataModule
+from ._trajectory_realism import TrajectoryRealismCheckpoint
 from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "TrajectoryBatches",
     "TrainingDivergedError",
     "TrajectoryDataModule",
+    "TrajectoryRealismCheckpoint",
     "WGANGPTrainingPlan",
 ]

@@ -86,6 +86,10 @@ class EpochProgressBar(GeneratorStepProgressBar):
         self._bar.update(1)
         keys = ("train_loss", "validation_loss", "accuracy_validation")
         metrics = {k: f"{float(trainer.callback_metrics[k]):.4g}" for k in keys if k in trainer.callback_metrics}
+        for callback in trainer.callbacks:  # GeneSys' realism checks
+            postfix = getattr(callback, "progress_postfix", None)
+            if callable(postfix):
+                metrics.update(postfix())
         if metrics:
             self._bar.set_postfix(metrics, refresh=False)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import lightning
@@ -128,20 +128,25 @@ class RealismCheckpoint(lightning.Callback):
             self.control_ = float(self.scorer(x_ref[pick]))
         self.reference = None  # only needed to fit the scorer: free its memory for the rest of training
 
-    @torch.no_grad()
-    def generate(self, module: torch.nn.Module) -> np.ndarray:
-        """The check's generated cells (normalised, the model's genes), with the seeded noise."""
-        tensors, outputs = self._inputs
-        device = getattr(module, "device", torch.device("cpu"))
+    @contextmanager
+    def seeded_eval(self, module: torch.nn.Module, device: torch.device) -> Iterator[None]:
+        """Eval mode and the checks' fixed noise, on a forked RNG (training's random stream is left alone)."""
         devices = [torch.cuda.current_device()] if device.type == "cuda" else []
         was = module.training
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             module.eval()
             try:
-                fake = module.generative(**module._get_generative_input(tensors, outputs))["x_fake"]
+                yield
             finally:
                 module.train(was)
+
+    @torch.no_grad()
+    def generate(self, module: torch.nn.Module) -> np.ndarray:
+        """The check's generated cells (normalised, the model's genes), with the seeded noise."""
+        tensors, outputs = self._inputs
+        with self.seeded_eval(module, getattr(module, "device", torch.device("cpu"))):
+            fake = module.generative(**module._get_generative_input(tensors, outputs))["x_fake"]
         fake = fake.detach().float().cpu().numpy()
         if fake.shape != (len(self.scorer.real_), self.scorer.n_genes):
             raise ValueError(f"The generator made cells of shape {fake.shape}; the validation cells are "
@@ -155,9 +160,16 @@ class RealismCheckpoint(lightning.Callback):
         with self.ema.applied(module) if self.ema is not None else nullcontext():
             value = float(self.scorer(self.generate(module)))
             if self.best_value is None or self.scorer.gap(value) < self.scorer.gap(self.best_value):
-                self.best_step, self.best_value, self.best_state = step, value, generator_state(module)
+                self.best_step, self.best_value, self.best_state = step, value, self._snapshot(module)
         self.records.append((int(epoch), int(step), value))
         return value
+
+    def _snapshot(self, module: torch.nn.Module) -> Any:
+        """CPU copy of the weights a check keeps (the generator's)."""
+        return generator_state(module)
+
+    def _restore(self, module: torch.nn.Module, state: Any) -> None:
+        load_generator_state(module, state)
 
     def frame(self) -> pd.DataFrame:
         """The checks as a history entry: ``realism_validation`` and ``generator_step``, indexed by epoch."""
@@ -194,5 +206,5 @@ class RealismCheckpoint(lightning.Callback):
         if steps > 0 and (not self.records or self.records[-1][1] != steps):
             self.check(plan.module, steps, self._epoch)
         if self.restore_best and self.best_state is not None:
-            load_generator_state(plan.module, self.best_state)
+            self._restore(plan.module, self.best_state)
             self.restored = True
