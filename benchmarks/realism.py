@@ -204,11 +204,26 @@ def run_groundgan(split: Split, budget: float, seed: int, **kw) -> dict:
     return groundgan(split.train, split.held_out, split.counts, budget, seed, **kw)
 
 
-def run_genesys(split: Split, budget: float, seed: int, **kw) -> dict:
+_GENESYS_CACHE: dict = {}
+
+
+def run_genesys(split: Split, budget: float, seed: int, calibrated: bool = True, **kw) -> dict:
+    """GeneSys trained for ``budget``; ``calibrated=False`` generates from the same trained model (cached per
+    split, budget, seed and options) without its marginal calibration: a paired comparison."""
     from genesys import matched, train_genesys
 
-    model, seconds = train_genesys(split.train.copy(), budget, seed, **kw)
-    cells = matched(model.generate(max(200, split.held_out.n_obs), seed=seed), split.held_out, seed)
+    key = (id(split), budget, seed, json.dumps(kw, sort_keys=True))
+    if key not in _GENESYS_CACHE:
+        _GENESYS_CACHE.clear()
+        _GENESYS_CACHE[key] = train_genesys(split.train.copy(), budget, seed, **kw)
+    model, seconds = _GENESYS_CACHE[key]
+    table = model.module.marginal_model.clone()
+    if not calibrated:
+        model.module.marginal_model.zero_()
+    try:
+        cells = matched(model.generate(max(200, split.held_out.n_obs), seed=seed), split.held_out, seed)
+    finally:
+        model.module.marginal_model.copy_(table)
     cells.obs["label_time"] = cells.obs["label"].astype(str) + "@" + cells.obs["time"].astype(str)
     return {"cells": cells, "train_seconds": seconds, "steps": model.n_epochs_trained_}
 

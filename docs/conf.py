@@ -164,6 +164,10 @@ def _copy_benchmark_tables() -> None:
     for name in ("realism", "realism_pbmc68k_reduced", "realism_immune_559", "realism_myoblast", "realism_geuvadis"):
         tables[name] = "python benchmarks/realism.py"
     tables["realism_steps"] = "python benchmarks/realism.py --steps 600 --datasets pbmc68k_reduced immune_559"
+    tables["realism_genesys_calibration"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets myoblast --models GeneSys 'GeneSys uncalibrated' "
+        "NB-copula --variant 'GeneSys uncalibrated' GeneSys '{\"calibrated\": false}' --out realism_genesys_calibration")
+    tables["realism_genesys_ablation"] = "python benchmarks/realism.py --datasets myoblast --out realism_genesys_ablation"
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -288,8 +288,9 @@ class GeneSys(GeneSysTrainMixin, GeneSysJobsMixin, ScsynthModelBase):
         (``z_1 ~ p(z | r)``, ``z_t ~ p(z_t | z_{t-1}, r, t)``) and each state is decoded to a cell. For
         count data each cell gets a library size drawn from the training cells of its blueprint
         (label, time) and negative binomial counts; otherwise values are drawn from the decoder's
-        likelihood (by default zeros with their probability, else a positive ``log1p`` value) and
-        returned on the input's scale.
+        likelihood (by default zeros with their probability, else a positive ``log1p`` value), returned on
+        the input's scale and, after ``train(calibrate_marginals=True)`` (the default), mapped gene by gene
+        onto the training cells' distribution of positive values (zeros and the order of values kept).
 
         Parameters
         ----------

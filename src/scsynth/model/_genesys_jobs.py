@@ -49,6 +49,7 @@ class GeneSysJobsMixin:
                     cells.add_values(counts, params["scale"], positive=True)
                 else:
                     values, expected = module.sample_values(module.decode(zb, None), generator=generator)
+                    values, expected = module.calibrate(values), module.calibrate(expected)
                     totals.append(cells.add_values(values, expected, positive=True))
         lib_obs = library.ravel() if library is not None else np.concatenate(totals).astype(np.float32)
         return cells, lib_obs

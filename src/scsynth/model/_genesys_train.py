@@ -13,6 +13,7 @@ from scipy import sparse
 
 from .._settings import settings
 from ..data._validate import check_int
+from ..module._genesys import N_QUANTILES
 from ..train import (
     REALISM_KEY,
     BestStateTracker,
@@ -24,6 +25,9 @@ from ..train import (
     TrajectoryRealismCheckpoint,
 )
 from ._training import MONITOR_CELLS, REFERENCE_CELLS, file_realism, monitor_every
+
+#: training cells whose generated counterparts and values fit the marginal calibration
+CALIBRATION_CELLS = 5000
 
 
 def split_groups(groups: np.ndarray, train_size: float, validation_size: float, seed: int) -> list[np.ndarray]:
@@ -41,6 +45,22 @@ def split_groups(groups: np.ndarray, train_size: float, validation_size: float, 
                                strict=True):
             part.append(chunk)
     return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+def cells_at_steps(pools: list[list[np.ndarray]], rows, rng: np.random.Generator) -> np.ndarray:
+    """``(cell, row, step)`` of every cell in ``pools[row][step]`` for ``rows``, each cell once (a cell in several
+    trajectories' steps, a progenitor or a fallback neighbour, at a random one of them), by cell index."""
+    cells = [(c, r, t) for r in rows for t, pool in enumerate(pools[r]) for c in pool]
+    if not cells:
+        return np.empty((0, 3), dtype=np.int64)
+    cells = np.asarray(cells, dtype=np.int64)[rng.permutation(len(cells))]
+    return cells[np.unique(cells[:, 0], return_index=True)[1]]
+
+
+def dense_rows(x, cells: np.ndarray) -> np.ndarray:
+    """Rows ``cells`` (sorted) of a dense, sparse or backed matrix as a dense float32 array."""
+    rows = x[cells]
+    return np.asarray(rows.toarray() if sparse.issparse(rows) else rows, dtype=np.float32)
 
 
 class GeneSysTrainMixin:
@@ -71,6 +91,7 @@ class GeneSysTrainMixin:
         init_decoder: bool = True,
         monitor_realism: bool | int = False,
         realism_metric: str = "mmd",
+        calibrate_marginals: bool = True,
         plan_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
     ) -> None:
@@ -133,6 +154,11 @@ class GeneSysTrainMixin:
             :func:`scsynth.pl.realism_curve`). Needs validation cells and ``max_cycles=1``.
         realism_metric
             ``"mmd"`` or ``"rf_auroc"`` (see :class:`~scsynth.metrics.RealismScorer`).
+        calibrate_marginals
+            After training on continuous values (not counts), map generated positive values gene by gene onto
+            the training cells' distribution (:meth:`~scsynth.module.GeneSysModule.calibrate`, fitted on
+            cells generated at the training cells' blueprint steps; zeros and the order of values are kept).
+            ``False`` removes a calibration.
         plan_kwargs
             More options of :class:`~scsynth.train.GeneSysTrainingPlan`.
         **trainer_kwargs
@@ -236,6 +262,11 @@ class GeneSysTrainMixin:
             val = self.history_["validation_loss"].iloc[:, 0].to_numpy(dtype=float)
             self.best_validation_loss_ = float(np.nanmin(val)) if np.isfinite(val).any() else float("inf")
         self._store_library_pools(train_pools, x)
+        if self.module.likelihood != "nb" and not guard.diverged:
+            if calibrate_marginals:
+                self._calibrate_marginals(x, train_pools, seed)
+            else:
+                self.module.marginal_model.zero_()
         self.module.eval()
         guard.raise_if_diverged()
 
@@ -264,28 +295,52 @@ class GeneSysTrainMixin:
             return None
         if max_cycles > 1:
             raise ValueError("monitor_realism keeps the weights of the best check of one run; use max_cycles=1.")
-        cells = [(c, r, t) for r in val_rows for t, pool in enumerate(val_pools[r]) for c in pool]
         rng = np.random.default_rng(seed)  # its own stream: which cells are checked does not move training's draws
-        if cells:
-            # a cell in several trajectories' steps (a progenitor, a fallback neighbour) is scored once, at a random one
-            cells = np.asarray(cells)[rng.permutation(len(cells))]
-            cells = cells[np.unique(cells[:, 0], return_index=True)[1]]
+        cells = cells_at_steps(val_pools, val_rows, rng)
         if len(cells) < 10:
             raise ValueError(f"monitor_realism scores generated cells against validation cells, and this split has "
                              f"{len(cells)} in complete validation trajectories; lower train_size (e.g. 0.8) so that "
                              "at least 10 cells are held out.")
-        if len(cells) > MONITOR_CELLS:
-            cells = cells[np.sort(rng.choice(len(cells), MONITOR_CELLS, replace=False))]
+        cells = cells[np.sort(rng.choice(len(cells), min(len(cells), MONITOR_CELLS), replace=False))]
         reference = np.sort(rng.choice(train_idx, min(len(train_idx), REFERENCE_CELLS), replace=False))
+        return TrajectoryRealismCheckpoint(dense_rows(x, cells[:, 0]), cells[:, 1], cells[:, 2],
+                                           reference=dense_rows(x, reference), counts=self.is_count_data,
+                                           every=every, metric=metric, seed=seed)
 
-        def dense(idx):
-            rows = x[idx]
-            return np.asarray(rows.toarray() if sparse.issparse(rows) else rows, dtype=np.float32)
+    @torch.no_grad()
+    def _calibrate_marginals(self, x, train_pools: list[list[np.ndarray]], seed: int) -> None:
+        """Fit :meth:`~scsynth.module.GeneSysModule.calibrate` on training cells (continuous data only).
 
-        order = np.argsort(cells[:, 0])
-        cells = cells[order]  # read in index order (backed data)
-        return TrajectoryRealismCheckpoint(dense(cells[:, 0]), cells[:, 1], cells[:, 2], reference=dense(reference),
-                                           counts=self.is_count_data, every=every, metric=metric, seed=seed)
+        Trajectories are rolled out and decoded at the training cells' blueprint steps (up to
+        ``CALIBRATION_CELLS`` cells, each step repeated to at least as many generated cells), so generated
+        and real cells have the same (trajectory, time) composition;
+        each gene's positive values of both give its quantiles. A gene with fewer than 2 positive values
+        on either side keeps its values.
+        """
+        module = self.module
+        rng = np.random.default_rng(seed)
+        cells = cells_at_steps(train_pools, range(len(train_pools)), rng)
+        cells = cells[np.sort(rng.choice(len(cells), min(len(cells), CALIBRATION_CELLS), replace=False))]
+        real = dense_rows(x, cells[:, 0])
+        # at least CALIBRATION_CELLS generated cells (each training cell's step repeated): precise model quantiles
+        steps = np.tile(cells[:, 1:], (-(-CALIBRATION_CELLS // len(cells)), 1))
+        device = module.initial_prior.weight.device
+        was = module.training
+        module.eval()
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            z = module.rollout(torch.as_tensor(steps[:, 0]))[torch.arange(len(steps)), torch.as_tensor(steps[:, 1])]
+            fake = module.sample_values(module.decode(z.to(device), None))[0].cpu().numpy()
+        module.train(was)
+        levels = np.linspace(0, 1, N_QUANTILES)
+        identity = np.linspace(0, 1e9, N_QUANTILES)  # the same table on both sides: values unchanged
+        tables = np.empty((2, real.shape[1], N_QUANTILES))
+        for g in range(real.shape[1]):
+            pos_fake, pos_real = fake[:, g][fake[:, g] > 0], real[:, g][real[:, g] > 0]
+            fit = len(pos_fake) >= 2 and len(pos_real) >= 2
+            tables[0, g] = np.quantile(pos_fake, levels) if fit else identity
+            tables[1, g] = np.quantile(pos_real, levels) if fit else identity
+        module.set_calibration(torch.as_tensor(tables[0]), torch.as_tensor(tables[1]))
 
     def _init_decoder(self, x, cells: np.ndarray, chunk: int = 4096) -> None:
         """Per-gene ``log1p`` statistics of the training cells, read ``chunk`` cells at a time (backed data)."""

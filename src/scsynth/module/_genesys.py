@@ -16,6 +16,8 @@ X_KEY, TRAJECTORY_KEY, LIBRARY_KEY = "X", "trajectory", "library"
 ENCODER_LIBRARY_SIZE = 1e4
 LIKELIHOODS = ("nb", "hurdle", "normal")
 SQRT_HALF = 0.5**0.5
+#: quantiles per gene of the marginal calibration of continuous values (:meth:`GeneSysModule.calibrate`)
+N_QUANTILES = 101
 
 
 class _GaussianHead(nn.Module):
@@ -118,13 +120,53 @@ class GeneSysModule(BaseModuleClass):
             self.px_log_scale = nn.Parameter(torch.zeros(n_input))
             if likelihood == "hurdle":
                 self.px_zero = nn.Linear(n_hidden, n_input)  # logit of P(x = 0), from the decoder's hidden layer
+        # quantiles of each gene's positive values: generated (model) and training cells' (data); zeros: not calibrated
+        self.register_buffer("marginal_model", torch.zeros(n_input, N_QUANTILES))
+        self.register_buffer("marginal_data", torch.zeros(n_input, N_QUANTILES))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """As :meth:`torch.nn.Module.load_state_dict`; weights saved before the hurdle likelihood existed
         (no zero head) turn a hurdle module into the plain Gaussian it was trained as."""
         if self.likelihood == "hurdle" and not any(k.startswith("px_zero.") for k in state_dict):
             self.likelihood, self.px_zero = "normal", None
+        state_dict = dict(state_dict)
+        for key in ("marginal_model", "marginal_data"):  # saved before the calibration existed: uncalibrated
+            state_dict.setdefault(key, torch.zeros_like(getattr(self, key)))
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @property
+    def is_calibrated(self) -> bool:
+        """Whether :meth:`calibrate` maps values (after :meth:`set_calibration`)."""
+        return bool((self.marginal_model[:, -1] > 0).all())  # a fitted table tops out above 0 for every gene
+
+    @torch.no_grad()
+    def set_calibration(self, model_quantiles: torch.Tensor, data_quantiles: torch.Tensor) -> None:
+        """Store each gene's positive-value quantiles of generated and of real cells (genes x ``N_QUANTILES``)."""
+        for name, q in (("marginal_model", model_quantiles), ("marginal_data", data_quantiles)):
+            q = torch.as_tensor(q, dtype=torch.float32)
+            if q.shape != self.marginal_model.shape or not torch.isfinite(q).all() or not (q[:, -1] > 0).all():
+                raise ValueError(f"{name} must be finite, end above 0 for every gene and be of shape {tuple(self.marginal_model.shape)}; got "
+                                 f"{tuple(q.shape)}.")
+            getattr(self, name).copy_(torch.cummax(q, -1).values)  # non-decreasing
+
+    def calibrate(self, values: torch.Tensor) -> torch.Tensor:
+        """Map positive values gene by gene from the generated cells' distribution onto the training cells'.
+
+        Each positive value ``v`` of gene ``g`` becomes ``Q_data(F_model(v))``, with ``F_model`` and
+        ``Q_data`` interpolated linearly between the stored quantiles; zeros stay zeros, and within a gene
+        the order of values (hence trends and correlations in rank) is kept. Uncalibrated: ``values``.
+        """
+        if not self.is_calibrated:
+            return values
+        flat = values.reshape(-1, self.n_input).T.contiguous()  # genes x cells
+        model_q, data_q = self.marginal_model.to(flat.device), self.marginal_data.to(flat.device)
+        hi = torch.searchsorted(model_q, flat).clamp(1, N_QUANTILES - 1)
+        lo = hi - 1
+        q_lo, q_hi = model_q.gather(1, lo), model_q.gather(1, hi)
+        w = ((flat - q_lo) / (q_hi - q_lo).clamp_min(1e-12)).clamp(0, 1)
+        mapped = torch.lerp(data_q.gather(1, lo), data_q.gather(1, hi), w)
+        mapped = torch.where(flat > 0, mapped, torch.zeros_like(flat))
+        return mapped.T.reshape(values.shape)
 
     @torch.no_grad()
     def init_decoder(self, mean: torch.Tensor, scale: torch.Tensor, p_zero: torch.Tensor | None = None) -> None:

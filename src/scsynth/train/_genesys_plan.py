@@ -44,11 +44,6 @@ class GeneSysTrainingPlan(TrainingPlan):
     def on_fit_start(self) -> None:
         self.module.train()  # scvi leaves the module in eval mode after a previous train() or load()
 
-    @property
-    def generator_steps(self) -> int:
-        """Optimiser steps so far: every step updates the decoder (what realism checks count)."""
-        return int(self.global_step)
-
     def training_step(self, batch, batch_idx):
         try:
             return super().training_step(batch, batch_idx)

@@ -164,6 +164,10 @@ class RealismCheckpoint(lightning.Callback):
         self.records.append((int(epoch), int(step), value))
         return value
 
+    def _steps(self, trainer: lightning.Trainer, plan: lightning.LightningModule) -> int:
+        """Generator steps so far (what ``every`` counts)."""
+        return int(getattr(plan, "generator_steps", 0))
+
     def _snapshot(self, module: torch.nn.Module) -> Any:
         """CPU copy of the weights a check keeps (the generator's)."""
         return generator_state(module)
@@ -192,7 +196,7 @@ class RealismCheckpoint(lightning.Callback):
 
     def on_train_batch_end(self, trainer, plan, outputs, batch, batch_idx) -> None:
         self._epoch = int(trainer.current_epoch)
-        steps = int(getattr(plan, "generator_steps", 0))
+        steps = self._steps(trainer, plan)
         last = self.records[-1][1] if self.records else 0
         if steps > last and steps % self.every == 0 and not diverged(trainer):
             self.check(plan.module, steps, self._epoch)
@@ -202,7 +206,7 @@ class RealismCheckpoint(lightning.Callback):
             return
         if self.ema is not None:
             self.ema.finish(plan.module)  # the final weights are the averaged ones from here on
-        steps = int(getattr(plan, "generator_steps", 0))
+        steps = self._steps(trainer, plan)
         if steps > 0 and (not self.records or self.records[-1][1] != steps):
             self.check(plan.module, steps, self._epoch)
         if self.restore_best and self.best_state is not None:

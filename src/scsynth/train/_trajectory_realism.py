@@ -92,6 +92,9 @@ class TrajectoryRealismCheckpoint(RealismCheckpoint):
                 fake = module.sample_values(module.decode(z, None))[0]
         return fake.float().cpu().numpy()
 
+    def _steps(self, trainer, plan) -> int:
+        return int(trainer.global_step)  # every optimiser step updates the decoder
+
     def _snapshot(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
         return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
