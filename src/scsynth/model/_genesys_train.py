@@ -24,6 +24,7 @@ from ..train import (
     TrajectoryDataModule,
     TrajectoryRealismCheckpoint,
 )
+from ..train._realism_checkpoint import seeded_eval
 from ._training import MONITOR_CELLS, REFERENCE_CELLS, file_realism, monitor_every
 
 #: training cells whose generated counterparts and values fit the marginal calibration
@@ -324,14 +325,9 @@ class GeneSysTrainMixin:
         real = dense_rows(x, cells[:, 0])
         # at least CALIBRATION_CELLS generated cells (each training cell's step repeated): precise model quantiles
         steps = np.tile(cells[:, 1:], (-(-CALIBRATION_CELLS // len(cells)), 1))
-        device = module.initial_prior.weight.device
-        was = module.training
-        module.eval()
-        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            z = module.rollout(torch.as_tensor(steps[:, 0]))[torch.arange(len(steps)), torch.as_tensor(steps[:, 1])]
-            fake = module.sample_values(module.decode(z.to(device), None))[0].cpu().numpy()
-        module.train(was)
+        with seeded_eval(module, seed):
+            fake = module.sample_values(module.decode(module.states_at(steps[:, 0], steps[:, 1]), None))[0]
+        fake = fake.cpu().numpy()
         levels = np.linspace(0, 1, N_QUANTILES)
         identity = np.linspace(0, 1e9, N_QUANTILES)  # the same table on both sides: values unchanged
         tables = np.empty((2, real.shape[1], N_QUANTILES))

@@ -343,6 +343,13 @@ class GeneSysModule(BaseModuleClass):
         return torch.stack(path, 1)
 
     @torch.inference_mode()
+    def states_at(self, rows, times) -> torch.Tensor:
+        """Latent state at step ``times[i]`` (0-based) of a trajectory of blueprint row ``rows[i]``, one
+        :meth:`rollout` per entry (noise from the global torch generator)."""
+        z = self.rollout(torch.as_tensor(rows))
+        return z[torch.arange(len(z), device=z.device), torch.as_tensor(times, device=z.device)]
+
+    @torch.inference_mode()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean of each cell seen alone (no trajectory context)."""
         e = self.encode_cells(x)

@@ -16,6 +16,21 @@ from ..metrics import RealismScorer
 from ._ema import GeneratorEMA, diverged, generator_state, load_generator_state
 
 
+@contextmanager
+def seeded_eval(module: torch.nn.Module, seed: int) -> Iterator[None]:
+    """``module`` in eval mode with the torch random stream seeded by ``seed``, on a forked RNG: draws inside
+    are the same on every call and training's own random stream is left alone."""
+    device = next(module.parameters()).device
+    was = module.training
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        module.eval()
+        try:
+            yield
+        finally:
+            module.train(was)
+
+
 class RealismCheckpoint(lightning.Callback):
     """Every ``every`` generator steps, score generated cells against fixed validation cells; keep the best.
 
@@ -128,24 +143,11 @@ class RealismCheckpoint(lightning.Callback):
             self.control_ = float(self.scorer(x_ref[pick]))
         self.reference = None  # only needed to fit the scorer: free its memory for the rest of training
 
-    @contextmanager
-    def seeded_eval(self, module: torch.nn.Module, device: torch.device) -> Iterator[None]:
-        """Eval mode and the checks' fixed noise, on a forked RNG (training's random stream is left alone)."""
-        devices = [torch.cuda.current_device()] if device.type == "cuda" else []
-        was = module.training
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            module.eval()
-            try:
-                yield
-            finally:
-                module.train(was)
-
     @torch.no_grad()
     def generate(self, module: torch.nn.Module) -> np.ndarray:
         """The check's generated cells (normalised, the model's genes), with the seeded noise."""
         tensors, outputs = self._inputs
-        with self.seeded_eval(module, getattr(module, "device", torch.device("cpu"))):
+        with seeded_eval(module, self.seed):
             fake = module.generative(**module._get_generative_input(tensors, outputs))["x_fake"]
         fake = fake.detach().float().cpu().numpy()
         if fake.shape != (len(self.scorer.real_), self.scorer.n_genes):

@@ -9,7 +9,7 @@ import torch
 from scvi.distributions import NegativeBinomial
 
 from ..metrics import RealismScorer
-from ._realism_checkpoint import RealismCheckpoint
+from ._realism_checkpoint import RealismCheckpoint, seeded_eval
 
 
 class TrajectoryRealismCheckpoint(RealismCheckpoint):
@@ -83,8 +83,8 @@ class TrajectoryRealismCheckpoint(RealismCheckpoint):
     def generate(self, module: torch.nn.Module) -> np.ndarray:
         """The check's generated cells (input scale, the model's genes), with the seeded noise."""
         device = module.initial_prior.weight.device
-        with self.seeded_eval(module, device):
-            z = module.rollout(self.rows)[torch.arange(len(self.rows)), self.times.to(device)]
+        with seeded_eval(module, self.seed):
+            z = module.states_at(self.rows, self.times)
             if self.counts:
                 params = module.decode(z, self.library.to(device))
                 fake = NegativeBinomial(mu=params["rate"], theta=params["theta"]).sample()
