@@ -139,18 +139,35 @@ def load_splits(names: list[str], seed: int) -> dict[str, Split]:
 
 
 # -- models --------------------------------------------------------------------------------------------------------
-def scgan(train, held_out, key, counts, budget, seed, conditional, *, steps=None, **train_kwargs):
-    """ScGAN (cscGAN when ``conditional``) for ``budget`` seconds, or exactly ``steps`` generator steps."""
-    adata = train.copy()
-    scsynth.model.ScGAN.setup_anndata(adata, labels_key=key if conditional else None, is_count_data=counts)
-    model = scsynth.model.ScGAN(adata, **train_kwargs.pop("model_kwargs", {}))
-    options = {"train_size": 1.0, **train_kwargs}
-    limit = {"max_steps": 10**7, "max_time": {"seconds": budget}} if steps is None else {"max_steps": steps}
-    start = time.perf_counter()
-    model.train(seed=seed, enable_progress_bar=False, **limit, **options)
-    seconds = time.perf_counter() - start
-    labels = list(held_out.obs[key].astype(str)) if conditional else None
-    cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
+_SCGAN_CACHE: dict = {}
+
+
+def scgan(train, held_out, key, counts, budget, seed, conditional, *, steps=None, calibrated=True, **train_kwargs):
+    """ScGAN (cscGAN when ``conditional``) for ``budget`` seconds, or exactly ``steps`` generator steps.
+
+    ``calibrated=False`` generates from the same trained model (cached per data, budget, seed and options)
+    without its marginal calibration: a paired comparison.
+    """
+    cache_key = (id(train), budget, seed, conditional, steps, json.dumps(train_kwargs, sort_keys=True))
+    if cache_key not in _SCGAN_CACHE:
+        _SCGAN_CACHE.clear()
+        adata = train.copy()
+        scsynth.model.ScGAN.setup_anndata(adata, labels_key=key if conditional else None, is_count_data=counts)
+        model = scsynth.model.ScGAN(adata, **train_kwargs.pop("model_kwargs", {}))
+        options = {"train_size": 1.0, **train_kwargs}
+        limit = {"max_steps": 10**7, "max_time": {"seconds": budget}} if steps is None else {"max_steps": steps}
+        start = time.perf_counter()
+        model.train(seed=seed, enable_progress_bar=False, **limit, **options)
+        _SCGAN_CACHE[cache_key] = (model, time.perf_counter() - start)
+    model, seconds = _SCGAN_CACHE[cache_key]
+    tables = {k: v.clone() for k, v in model.module.marginals.state_dict().items()}
+    if not calibrated:
+        model.module.marginals.reset()
+    try:
+        labels = list(held_out.obs[key].astype(str)) if conditional else None
+        cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
+    finally:
+        model.module.marginals.load_state_dict(tables)
     return {"cells": cells, "train_seconds": seconds, "steps": model.n_generator_steps_}
 
 

@@ -12,7 +12,7 @@ Each configuration runs in a fresh subprocess so its peak memory is its own. Tra
 peak resident memory during ``train()`` minus the resident memory just before it (data already
 loaded), compared with the size of the input matrix. Generation is the full ``model.generate(...)``
 (sparse ``.X``, ``layers["counts"]`` for counts, ``layers["normalized"]``): ScGAN on 1000 genes of the
-immune counts (1e5 cells), GeneSys on the myoblast time course (2000 genes, FPKM, 3 trajectories x 4
+immune counts (1e5 cells; with its marginal calibration, and without it for the calibration's cost), GeneSys on the myoblast time course (2000 genes, FPKM, 3 trajectories x 4
 steps, ``generate(2000)`` = 24000 cells). ``--baseline`` also times the previous implementation (dense
 matrix, then ``scipy.sparse.csr_matrix``; kept in this script only), alternating new and old in the same
 process, and gives the ratio. Writes ``benchmarks/results/speed.json`` and prints a markdown table.
@@ -186,6 +186,16 @@ def _genesys_model(epochs: int):
     return model
 
 
+def _uncalibrated(model, n_obs: int, seed: int):
+    """ScGAN's ``generate`` without its marginal calibration (the tables put back afterwards)."""
+    tables = {k: v.clone() for k, v in model.module.marginals.state_dict().items()}
+    model.module.marginals.reset()
+    try:
+        return model.generate(n_obs, seed=seed)
+    finally:
+        model.module.marginals.load_state_dict(tables)
+
+
 def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs: int = 2) -> dict:
     """Seconds of ``generate(n_obs)`` (medians of ``repeats``), new and (``baseline``) previous, alternating."""
     import warnings
@@ -198,6 +208,8 @@ def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs:
     old = {"ScGAN": scgan_baseline, "GeneSys": genesys_baseline}[model]
     fitted.generate(min(n_obs, 100), seed=0)  # compile / load the numba kernels outside the timings
     runs = [("new", fitted.generate)] + ([("baseline", lambda n, seed: old(fitted, n, seed))] if baseline else [])
+    if model == "ScGAN":  # what the marginal calibration costs
+        runs.append(("uncalibrated", lambda n, seed: _uncalibrated(fitted, n, seed)))
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
     peak: dict[str, int] = {}
     for rep in range(repeats):
@@ -213,11 +225,13 @@ def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs:
     row = {"model": model, "n_generated": n_cells, "n_vars": n_vars, "repeats": repeats}
     for name in times:
         sec = statistics.median(times[name])
-        suffix = "" if name == "new" else "_baseline"
+        suffix = "" if name == "new" else f"_{name}"
         row.update({f"seconds{suffix}": sec, f"cells_per_s{suffix}": n_cells / sec,
                     f"peak_extra_MB{suffix}": peak[name] / 1e6})
     if baseline:
         row["speedup"] = row["seconds_baseline"] / row["seconds"]
+    if "uncalibrated" in times:
+        row["calibration_cost"] = row["seconds"] / row["seconds_uncalibrated"]
     return row
 
 
@@ -266,6 +280,7 @@ def main() -> None:
     cols = ["model", "n_generated", "n_vars", "seconds", "cells_per_s", "peak_extra_MB"]
     if args.baseline:
         cols += ["seconds_baseline", "cells_per_s_baseline", "peak_extra_MB_baseline", "speedup"]
+    cols += ["seconds_uncalibrated", "calibration_cost"]
     print(markdown_table(gen_rows, cols))
     name = "speed_quick" if args.quick else "speed"
     if args.skip_training:  # keep the training figures of the last full run

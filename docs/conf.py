@@ -168,6 +168,11 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets myoblast --models GeneSys 'GeneSys uncalibrated' "
         "NB-copula --variant 'GeneSys uncalibrated' GeneSys '{\"calibrated\": false}' --out realism_genesys_calibration")
     tables["realism_genesys_ablation"] = "python benchmarks/realism.py --datasets myoblast --out realism_genesys_ablation"
+    tables["realism_scgan_calibration"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models ScGAN "
+        "'ScGAN uncalibrated' cscGAN 'cscGAN uncalibrated' NB-copula --variant 'ScGAN uncalibrated' ScGAN "
+        "'{\"calibrated\": false}' --variant 'cscGAN uncalibrated' cscGAN '{\"calibrated\": false}' "
+        "--out realism_scgan_calibration")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -154,12 +154,13 @@ def counts_adata():
     return adata
 
 
-@pytest.mark.parametrize("labels_key", [None, "group"])
-def test_scgan_generate_equals_dense_reference(counts_adata, labels_key):
+@pytest.mark.parametrize(("labels_key", "calibrate"), [(None, False), ("group", False), (None, True), ("group", True)])
+def test_scgan_generate_equals_dense_reference(counts_adata, labels_key, calibrate):
     adata = counts_adata.copy()
     scsynth.model.ScGAN.setup_anndata(adata, labels_key=labels_key)
     model = scsynth.model.ScGAN(adata, generator_hidden=(16, 32), critic_hidden=(32, 16))
-    model.train(max_steps=3, batch_size=32, enable_progress_bar=False)
+    model.train(max_steps=3, batch_size=32, enable_progress_bar=False, calibrate_marginals=calibrate)
+    assert model.module.marginals.is_fitted == calibrate
     module = model.module
     for norm in module.generator.norms:  # non-trivial running statistics, so that folding them matters
         bn = norm.bn if module.conditional else norm
@@ -180,6 +181,12 @@ def test_scgan_generate_equals_dense_reference(counts_adata, labels_key):
     folded = module.sample(150, torch.as_tensor(codes), generator=torch.Generator().manual_seed(4), batch_size=64,
                            normalize=False).numpy()
     np.testing.assert_allclose(folded, raw, rtol=1e-5, atol=1e-5 * raw.max())
+    if calibrate:  # normalised, then mapped gene by gene with uniforms of the calibration's own stream
+        lib = module.normalize.library_size
+        normalized = folded * (lib / np.maximum(folded.sum(1, keepdims=True), 1e-30))
+        uniforms = np.random.default_rng([4, 1]).random(folded.shape, dtype=np.float32)
+        folded = raw = module.marginals(torch.as_tensor(normalized), torch.as_tensor(codes),
+                                        uniforms=torch.as_tensor(uniforms)).numpy()
     expected = _dense_counts(folded, library, rng, 64)
     np.testing.assert_array_equal(cells.X.toarray(), expected)
     np.testing.assert_allclose(cells.layers["normalized"].toarray(), normalized_profiles(raw), rtol=1e-4, atol=1e-3)

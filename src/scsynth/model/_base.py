@@ -188,6 +188,8 @@ class GANModelBase(ScsynthModelBase):
     #: Model-specific defaults of the training plan; ``plan_kwargs`` given to ``train`` win.
     _default_plan_kwargs: dict[str, Any] = {}
     _min_cells_per_label = 5
+    #: whether the model has a marginal calibration (``train(calibrate_marginals=...)``) and fits it by default
+    _calibrates_marginals = False
 
     def __init__(self, adata: AnnData | None = None, registry: dict | None = None) -> None:
         super().__init__(adata, registry)
@@ -199,6 +201,9 @@ class GANModelBase(ScsynthModelBase):
     # -- hooks ---------------------------------------------------------------------------------------
     def _on_trained(self, train_indices: np.ndarray) -> None:
         """Hook run after each ``train()`` with the training-cell indices."""
+
+    def _fit_marginals(self, train_indices: np.ndarray, seed: int, *, fit: bool) -> None:
+        """Fit (or, ``fit=False``, remove) the marginal calibration after a finite ``train()``."""
 
     # -- training --------------------------------------------------------------------------------
     def train(
@@ -218,6 +223,7 @@ class GANModelBase(ScsynthModelBase):
         ema_decay: float | None = None,
         monitor_realism: bool | int = False,
         realism_metric: str = "mmd",
+        calibrate_marginals: bool | None = None,
         plan_kwargs: dict[str, Any] | None = None,
         datasplitter_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
@@ -266,6 +272,11 @@ class GANModelBase(ScsynthModelBase):
         realism_metric
             Score of the checks: ``"mmd"`` (MMD² in a PCA space, lower is better) or ``"rf_auroc"`` (a small
             random forest, closer to 0.5 is better); see :class:`~scsynth.metrics.RealismScorer`.
+        calibrate_marginals
+            After training, fit a per-gene map of generated values onto the training cells' distribution
+            (:class:`~scsynth.nn.MarginalCalibration`: zero fraction and positive quantiles, per label for
+            cscGAN) that ``generate`` applies. ``None``: the model's default (``True`` for ScGAN / cscGAN);
+            ``False`` removes a calibration. Models without one (GRouNdGAN) refuse ``True``.
         plan_kwargs
             Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...),
             on top of the model's defaults.
@@ -282,6 +293,12 @@ class GANModelBase(ScsynthModelBase):
         """
         batch_size = check_int(batch_size, "batch_size")
         self._check_has_data("train")
+        if calibrate_marginals is None:
+            calibrate_marginals = self._calibrates_marginals
+        elif not isinstance(calibrate_marginals, bool | np.bool_):
+            raise TypeError(f"calibrate_marginals must be True, False or None, got {calibrate_marginals!r}.")
+        elif calibrate_marginals and not self._calibrates_marginals:
+            raise ValueError(f"{type(self).__name__} has no marginal calibration; drop calibrate_marginals=True.")
         if max_steps is None and max_epochs is None:
             max_steps = self._default_max_steps
         seed = settings.seed if seed is None else seed
@@ -338,6 +355,9 @@ class GANModelBase(ScsynthModelBase):
             kept = file_realism(self, self._history_stage(), realism, kept)
         self._record_steps(kept)
         self._on_trained(np.asarray(self.train_indices))
+        if self._calibrates_marginals and (not guard.diverged or guard.kept_step > 0):
+            # a diverged run's weights from within the run are left uncalibrated; weights from before keep theirs
+            self._fit_marginals(np.asarray(self.train_indices), seed, fit=calibrate_marginals and not guard.diverged)
         if guard.diverged:
             # trained = holds the weights of some finite training, from an earlier call or from this one
             self.is_trained_ = was_trained or guard.kept_step > 0

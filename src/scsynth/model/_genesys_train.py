@@ -14,6 +14,7 @@ from scipy import sparse
 from .._settings import settings
 from ..data._validate import check_int
 from ..module._genesys import N_QUANTILES
+from ..nn._marginal_calibration import zero_fraction_and_quantiles
 from ..train import (
     REALISM_KEY,
     BestStateTracker,
@@ -322,20 +323,28 @@ class GeneSysTrainMixin:
         rng = np.random.default_rng(seed)
         cells = cells_at_steps(train_pools, range(len(train_pools)), rng)
         cells = cells[np.sort(rng.choice(len(cells), min(len(cells), CALIBRATION_CELLS), replace=False))]
-        real = dense_rows(x, cells[:, 0])
+        real = x[cells[:, 0]]  # as stored (sparse stays sparse): densified a block of genes at a time
         # at least CALIBRATION_CELLS generated cells (each training cell's step repeated): precise model quantiles
         steps = np.tile(cells[:, 1:], (-(-CALIBRATION_CELLS // len(cells)), 1))
+        n_genes = module.n_input
+        fake = np.empty((len(steps), n_genes), np.float32)
+        chunk = max(1, 2**21 // n_genes)  # cells decoded at once: the sampler's temporaries stay small on wide data
         with seeded_eval(module, seed):
-            fake = module.sample_values(module.decode(module.states_at(steps[:, 0], steps[:, 1]), None))[0]
-        fake = fake.cpu().numpy()
+            states = module.states_at(steps[:, 0], steps[:, 1])
+            for start in range(0, len(steps), chunk):
+                params = module.decode(states[start:start + chunk], None)
+                fake[start:start + chunk] = module.sample_values(params)[0].cpu().numpy()
         levels = np.linspace(0, 1, N_QUANTILES)
         identity = np.linspace(0, 1e9, N_QUANTILES)  # the same table on both sides: values unchanged
-        tables = np.empty((2, real.shape[1], N_QUANTILES))
-        for g in range(real.shape[1]):
-            pos_fake, pos_real = fake[:, g][fake[:, g] > 0], real[:, g][real[:, g] > 0]
-            fit = len(pos_fake) >= 2 and len(pos_real) >= 2
-            tables[0, g] = np.quantile(pos_fake, levels) if fit else identity
-            tables[1, g] = np.quantile(pos_real, levels) if fit else identity
+        tables = np.empty((2, n_genes, N_QUANTILES))
+        for start in range(0, n_genes, 1024):
+            block = slice(start, min(start + 1024, n_genes))
+            rows = real[:, block]
+            rows = np.asarray(rows.toarray() if sparse.issparse(rows) else rows, dtype=np.float32)
+            _, model_q, n_model = zero_fraction_and_quantiles(fake[:, block], levels)
+            _, data_q, n_data = zero_fraction_and_quantiles(rows, levels)
+            fit = ((n_model >= 2) & (n_data >= 2))[:, None]
+            tables[0, block], tables[1, block] = np.where(fit, model_q, identity), np.where(fit, data_q, identity)
         module.set_calibration(torch.as_tensor(tables[0]), torch.as_tensor(tables[1]))
 
     def _init_decoder(self, x, cells: np.ndarray, chunk: int = 4096) -> None:

@@ -23,6 +23,7 @@ from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 from ._inputs import resolve_is_count_data
 from ._profile_stats import profile_stats
+from ._scgan_marginals import fit_scgan_marginals
 
 
 class ScGAN(GANModelBase):
@@ -74,6 +75,7 @@ class ScGAN(GANModelBase):
     # scGAN used 1e-4 over 1e6 GPU steps; over 1e3-1e4 CPU steps 5e-4 with the original critic input gives far
     # more realistic cells (benchmarks/realism.py --steps 600, docs/models/scgan.md)
     _default_plan_kwargs = {"lr": 5e-4}
+    _calibrates_marginals = True
     _legacy_init_defaults = {"output_init": "random"}  # models saved before the option had a random output
 
     def __init__(
@@ -219,7 +221,21 @@ class ScGAN(GANModelBase):
         self.train_library_sizes_ = totals
         self.train_label_codes_ = self._label_codes()[train_indices].astype(np.int64)
 
+    def _fit_marginals(self, train_indices: np.ndarray, seed: int, *, fit: bool) -> None:
+        if fit:
+            fit_scgan_marginals(self, train_indices, seed)
+        else:
+            self.module.marginals.reset()
+
     # -- generation ------------------------------------------------------------------------------
+    def _calibrated(self, raw: torch.Tensor, codes: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """Generator outputs normalised to the library size and mapped by the module's marginal calibration."""
+        lib_size = self.module.normalize.library_size
+        totals = raw.sum(1, keepdim=True, dtype=torch.float64)
+        normalized = (raw * (lib_size / torch.where(totals > 0, totals, 1.0))).float()
+        uniforms = torch.from_numpy(rng.random(tuple(raw.shape), dtype=np.float32))
+        return self.module.marginals(normalized, torch.as_tensor(codes), uniforms=uniforms)
+
     def _resolve_labels(self, n_obs: int, labels, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Label code and library size for each generated cell."""
         codes_train, libs = self.train_label_codes_, self.train_library_sizes_
@@ -302,10 +318,15 @@ class ScGAN(GANModelBase):
         # each batch is sparsified as it is generated; the rounding uniforms continue rng's stream (after the
         # labels and library sizes), one per positive entry in cell order
         cells = GeneratedCells(n_obs, self.module.n_input, counts=self.is_count_data, model_name=type(self).__name__)
-        self.module.sample(
-            n_obs, lab_tensor, generator=gen, batch_size=batch_size, normalize=False,
-            on_batch=lambda start, raw: cells.add_profiles(raw, library[start:start + len(raw)], rng=rng),
-        )
+        # the calibration's uniforms come from their own stream: the rest is as without a calibration
+        calibration_rng = np.random.default_rng([seed, 1]) if self.module.marginals.is_fitted else None
+
+        def add(start: int, raw: torch.Tensor) -> None:
+            if calibration_rng is not None:
+                raw = self._calibrated(raw, codes[start:start + len(raw)], calibration_rng)
+            cells.add_profiles(raw, library[start:start + len(raw)], rng=rng)
+
+        self.module.sample(n_obs, lab_tensor, generator=gen, batch_size=batch_size, normalize=False, on_batch=add)
         obs = pd.DataFrame({"library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
         if self.module.conditional:
             obs.insert(0, self.labels_key, pd.Categorical.from_codes(codes, categories=self.label_categories))
@@ -315,5 +336,6 @@ class ScGAN(GANModelBase):
             "library_size": float(lib_size),
             "is_count_data": self.is_count_data,
             "n_generator_steps": int(self.n_generator_steps_),
+            "calibrated": self.module.marginals.is_fitted,
         })
         return cells.anndata(var_names=self.var_names_, obs=obs, uns=uns)

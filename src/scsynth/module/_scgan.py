@@ -9,7 +9,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
-from ..nn import LibrarySizeNormalization, MLPCritic, MLPGenerator
+from ..nn import LibrarySizeNormalization, MarginalCalibration, MLPCritic, MLPGenerator
 
 
 def as_dense(x: torch.Tensor) -> torch.Tensor:
@@ -69,6 +69,8 @@ class ScGANModule(BaseModuleClass):
             label_output_bias=label_output_bias,
         )
         self.critic_net = MLPCritic(n_input, n_hidden=critic_hidden, n_labels=n_cond, input_transform=critic_input)
+        # per-label maps of generated normalised values onto the training cells' (fitted after training)
+        self.marginals = MarginalCalibration(n_input, max(n_labels, 1))
 
     # -- protocol used by the WGAN-GP plan -------------------------------------------------------
     def generator_parameters(self) -> Iterator[nn.Parameter]:

@@ -5,6 +5,7 @@ from ._critic import MLPCritic
 from ._generator import MLPGenerator
 from ._labeler import MLPRegressor
 from ._lsn import LibrarySizeNormalization
+from ._marginal_calibration import MarginalCalibration
 from ._output_init import init_output_at_data
 from ._pathway_linear import PathwayLinear
 from ._set_pooling import SetPooling
@@ -13,6 +14,7 @@ from ._target_generators import TargetGenerators
 __all__ = [
     "ConditionalBatchNorm1d",
     "LibrarySizeNormalization",
+    "MarginalCalibration",
     "MLPCritic",
     "MLPGenerator",
     "MLPRegressor",

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scsynth.nn import MarginalCalibration
+from scsynth.nn._marginal_calibration import N_QUANTILES, zero_fraction_and_quantiles
+
+LEVELS = np.linspace(0, 1, N_QUANTILES)
+
+
+def _sample(rng, n, zero, shape=2.0, scale=3.0, lognormal=False):
+    values = rng.lognormal(0, 1, (n, len(zero))) if lognormal else rng.gamma(shape, scale, (n, len(zero)))
+    return (values * (rng.random((n, len(zero))) > np.asarray(zero))).astype(np.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 60), st.integers(1, 5), st.integers(0, 10_000))
+def test_quantiles_equal_numpy_per_gene(n, genes, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.gamma(1.0, 2.0, (n, genes)) * (rng.random((n, genes)) > 0.5)).astype(np.float32)
+    zero, q, n_pos = zero_fraction_and_quantiles(x, LEVELS)
+    for g in range(genes):
+        pos = x[:, g][x[:, g] > 0]
+        assert n_pos[g] == len(pos) and zero[g] == pytest.approx(1 - len(pos) / n)
+        expected = np.quantile(pos, LEVELS) if len(pos) else np.zeros(N_QUANTILES)
+        np.testing.assert_allclose(q[g], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_maps_the_model_marginals_onto_the_data():
+    rng = np.random.default_rng(0)
+    data_zero, model_zero = [0.1, 0.5, 0.8, 0.3], [0.3, 0.2, 0.9, 0.3]
+    data = _sample(rng, 5000, data_zero)
+    calibration = MarginalCalibration(4)
+    calibration.fit(_sample(rng, 5000, model_zero, lognormal=True), data)
+    new = _sample(rng, 5000, model_zero, lognormal=True)
+    out = calibration(torch.as_tensor(new), uniforms=torch.rand(new.shape)).numpy()
+    np.testing.assert_allclose((out == 0).mean(0), data_zero, atol=0.03)  # more and fewer zeros than the model
+    for g in range(4):
+        got, want = out[:, g][out[:, g] > 0], data[:, g][data[:, g] > 0]
+        np.testing.assert_allclose(np.quantile(got, [0.1, 0.5, 0.9]), np.quantile(want, [0.1, 0.5, 0.9]), rtol=0.1)
+        # monotone: the order of the positive model values is kept
+        pos = new[:, g] > 0
+        order = np.argsort(new[pos, g])
+        assert (np.diff(out[pos, g][order]) >= -1e-5).all()
+    assert (out >= 0).all() and np.isfinite(out).all()
+
+
+def test_unfitted_groups_and_sparse_genes_are_unchanged():
+    rng = np.random.default_rng(1)
+    calibration = MarginalCalibration(3, n_groups=2)
+    x = torch.as_tensor(_sample(rng, 50, [0.2, 0.2, 0.2]))
+    torch.testing.assert_close(calibration(x), x)  # nothing fitted
+    assert not calibration.is_fitted
+    data = _sample(rng, 200, [0.2, 0.2, 1.0])  # gene 2: no positive training value
+    calibration.fit(_sample(rng, 200, [0.5, 0.5, 0.5], lognormal=True), data, group=1)
+    assert calibration.active.tolist() == [[0, 0, 0], [1, 1, 0]]
+    groups = torch.tensor([0] * 25 + [1] * 25)
+    out = calibration(x, groups)
+    torch.testing.assert_close(out[:25], x[:25])  # group 0 was never fitted
+    torch.testing.assert_close(out[25:, 2], x[25:, 2])  # inactive gene
+    assert not torch.equal(out[25:, :2], x[25:, :2])
+    calibration.reset()
+    torch.testing.assert_close(calibration(x, groups), x)
+
+
+def test_fit_refuses_bad_tables():
+    calibration = MarginalCalibration(3)
+    good = np.ones((10, 3), np.float32)
+    for bad in (np.ones((10, 2)), np.ones((1, 3)), np.ones(3)):
+        with pytest.raises(ValueError, match="cells x 3 genes"):
+            calibration.fit(bad, good)
+    nan = good.copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="data_values holds NaN"):
+        calibration.fit(good, nan)
+    with pytest.raises(ValueError, match="group"):
+        calibration.fit(good, good, group=1)
+
+
+def test_state_dict_round_trip_and_old_weights_load_unfitted():
+    rng = np.random.default_rng(2)
+    calibration = MarginalCalibration(4)
+    calibration.fit(_sample(rng, 100, [0.3] * 4), _sample(rng, 100, [0.6] * 4))
+    copy = MarginalCalibration(4)
+    copy.load_state_dict(calibration.state_dict())
+    x, u = torch.as_tensor(_sample(rng, 30, [0.3] * 4)), torch.rand(30, 4)
+    torch.testing.assert_close(copy(x, uniforms=u), calibration(x, uniforms=u))
+    holder = torch.nn.Module()
+    holder.marginals = MarginalCalibration(4)
+    holder.load_state_dict({})  # weights saved before the calibration existed
+    assert not holder.marginals.is_fitted
