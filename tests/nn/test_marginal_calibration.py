@@ -91,3 +91,25 @@ def test_state_dict_round_trip_and_old_weights_load_unfitted():
     holder.marginals = MarginalCalibration(4)
     holder.load_state_dict({})  # weights saved before the calibration existed
     assert not holder.marginals.is_fitted
+
+
+def test_map_equals_a_per_value_reference():
+    rng = np.random.default_rng(3)
+    calibration = MarginalCalibration(6, n_groups=2)
+    calibration.fit(_sample(rng, 300, [0.1, 0.6, 0.3, 0.5, 0.2, 0.9]), _sample(rng, 300, [0.4, 0.2, 0.3, 0.7, 0.0, 0.5]))
+    calibration.fit(_sample(rng, 200, [0.5] * 6, lognormal=True), _sample(rng, 200, [0.3] * 6), group=1)
+    x = torch.as_tensor(_sample(rng, 80, [0.4] * 6, lognormal=True))
+    u, groups = torch.rand(x.shape), torch.as_tensor(rng.integers(0, 2, 80))
+    out = calibration(x, groups, uniforms=u).numpy()
+    for i in range(80):  # F_model (randomised at 0), then Q_data, by np.interp on the stored tables
+        g = int(groups[i])
+        mz, mq, dz, dq = (getattr(calibration, k)[g].numpy()
+                          for k in ("model_zero", "model_quantiles", "data_zero", "data_quantiles"))
+        for j in range(6):
+            v = float(x[i, j])
+            level = mz[j] + (1 - mz[j]) * np.interp(v, mq[j], LEVELS) if v > 0 else mz[j] * float(u[i, j])
+            want = 0.0 if level < dz[j] else np.interp((level - dz[j]) / (1 - dz[j]), LEVELS, dq[j])
+            assert out[i, j] == pytest.approx(want, rel=1e-4, abs=1e-4), (i, j)
+    # one group for every cell (the sliced path) gives the same values as the per-group path
+    ones = torch.ones(80, dtype=torch.long)
+    torch.testing.assert_close(calibration(x, ones, uniforms=u)[groups == 1], torch.as_tensor(out)[groups == 1])

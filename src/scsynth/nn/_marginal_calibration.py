@@ -110,19 +110,28 @@ class MarginalCalibration(nn.Module):
         ``uniforms`` (cells x genes, U(0, 1)) place the model's zeros within its zero fraction (drawn with
         :func:`torch.rand` when ``None``); only cells of fitted groups change (and of them only active genes).
         """
-        out = values.clone()
         if not self.is_fitted:
-            return out
-        groups = torch.zeros(len(values), dtype=torch.long) if groups is None else groups.reshape(-1).long().cpu()
+            return values.clone()
         if uniforms is None:
             uniforms = torch.rand(values.shape)
+        step = max(1, _MAP_CHUNK // max(self.n_genes, 1))
+        groups = None if groups is None else groups.reshape(-1).long().cpu()
+        if groups is None or not len(groups) or bool((groups == groups[0]).all()):  # one group: slices, no copies
+            g = 0 if groups is None or not len(groups) else int(groups[0])
+            if not (self.active[g] > 0).any():
+                return values.clone()
+            out = torch.empty_like(values)
+            for start in range(0, len(values), step):
+                part = slice(start, start + step)
+                out[part] = self._map(values[part], uniforms[part].to(values.device), g)
+            return out
+        out = values.clone()
         for g in torch.unique(groups).tolist():
             if not (self.active[g] > 0).any():
                 continue
-            rows = (groups == g).nonzero().ravel()
-            step = max(1, _MAP_CHUNK // max(self.n_genes, 1))
-            for part in rows.split(step):
-                out[part.to(values.device)] = self._map(values[part.to(values.device)], uniforms[part].to(values.device), g)
+            for part in (groups == g).nonzero().ravel().split(step):
+                rows = part.to(values.device)
+                out[rows] = self._map(values[rows], uniforms[part].to(values.device), g)
         return out
 
     def _map(self, values: torch.Tensor, uniforms: torch.Tensor, g: int) -> torch.Tensor:
@@ -131,15 +140,19 @@ class MarginalCalibration(nn.Module):
         model_q, data_q = self.model_quantiles[g].to(v.device), self.data_quantiles[g].to(v.device)
         model_zero, data_zero = self.model_zero[g].to(v.device)[:, None], self.data_zero[g].to(v.device)[:, None]
         # the model's CDF: positives by their place among its quantiles, zeros uniformly within its zero fraction
-        hi = torch.searchsorted(model_q, v).clamp(1, last)
-        q_lo, q_hi = model_q.gather(1, hi - 1), model_q.gather(1, hi)
-        frac = ((v - q_lo) / (q_hi - q_lo).clamp_min(1e-12)).nan_to_num(0.0).clamp(0, 1)
-        level = (hi - 1 + frac) / last
-        u = torch.where(v > 0, model_zero + (1 - model_zero) * level, model_zero * uniforms.T.to(v.dtype))
-        # the data's quantile function
-        t = ((u - data_zero) / (1 - data_zero).clamp_min(1e-12)).clamp(0, 1) * last
-        lo = t.floor().long().clamp(0, last - 1)
-        d_lo, d_hi = data_q.gather(1, lo), data_q.gather(1, lo + 1)
-        mapped = torch.where(u < data_zero, torch.zeros_like(v), torch.lerp(d_lo, d_hi, t - lo))
-        mapped = torch.where(self.active[g].to(v.device)[:, None] > 0, mapped, v)
+        hi = torch.searchsorted(model_q, v).clamp_(1, last)
+        lo = hi - 1
+        q_lo = model_q.gather(1, lo)
+        level = (v - q_lo).div_(model_q.gather(1, hi).sub_(q_lo).clamp_min_(1e-12)).clamp_(0, 1).add_(lo)
+        u = torch.where(v > 0, level.mul_((1 - model_zero) / last).add_(model_zero),
+                        uniforms.T.to(v.dtype) * model_zero)
+        # the data's quantile function (in place over the CDF's buffers)
+        t = u.sub(data_zero).div_((1 - data_zero).clamp_min(1e-12)).clamp_(0, 1).mul_(last)
+        torch.floor(t, out=level)
+        lo = level.long().clamp_(0, last - 1)
+        mapped = torch.lerp(data_q.gather(1, lo), data_q.gather(1, lo + 1), t.sub_(lo))
+        mapped.masked_fill_(u < data_zero, 0.0)
+        active = self.active[g].to(v.device) > 0
+        if not bool(active.all()):
+            mapped = torch.where(active[:, None], mapped, v)
         return mapped.T.to(values.dtype)
