@@ -33,6 +33,7 @@ two columns differ only in how the target generators learn. Writes ``benchmarks/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import sys
 import time
@@ -106,9 +107,12 @@ def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed
         start = time.perf_counter()
         model.train(target_steps, batch_size=128, seed=seed, enable_progress_bar=False)
         stage2_s = time.perf_counter() - start
-        # knocked out in generated cells (the user's call), and in real cells' TFs (stage 2 alone)
-        for tfs_from, real_cells in (("controller", None), ("real cells", adata)):
-            per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells, true_effects=true_effects)
+        # knocked out in generated cells (the user's call; with and without the marginal calibration), and in
+        # real cells' TFs (stage 2 alone)
+        for tfs_from, real_cells, calibrated in (("controller", None, True), ("controller, uncalibrated", None, False),
+                                                 ("real cells", adata, True)):
+            with contextlib.nullcontext() if calibrated else model.module.marginals.disabled():
+                per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells, true_effects=true_effects)
             medians = per_tf[["AUROC", "pearson_r", "sign_agreement", "slope"]].median()
             rows.append({"seed": seed, "stage 2": objective, "tf_input": tf_input, "TFs from": tfs_from,
                          "steps": f"{controller_steps}+{target_steps}", "controller_s": controller_s,

@@ -42,6 +42,7 @@ model pages) and ``realism.png`` plots RF AUROC against training seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -160,14 +161,9 @@ def scgan(train, held_out, key, counts, budget, seed, conditional, *, steps=None
         model.train(seed=seed, enable_progress_bar=False, **limit, **options)
         _SCGAN_CACHE[cache_key] = (model, time.perf_counter() - start)
     model, seconds = _SCGAN_CACHE[cache_key]
-    tables = {k: v.clone() for k, v in model.module.marginals.state_dict().items()}
-    if not calibrated:
-        model.module.marginals.reset()
-    try:
-        labels = list(held_out.obs[key].astype(str)) if conditional else None
+    labels = list(held_out.obs[key].astype(str)) if conditional else None
+    with contextlib.nullcontext() if calibrated else model.module.marginals.disabled():
         cells = model.generate(held_out.n_obs, condition=labels, seed=seed)
-    finally:
-        model.module.marginals.load_state_dict(tables)
     return {"cells": cells, "train_seconds": seconds, "steps": model.n_generator_steps_}
 
 

@@ -173,6 +173,10 @@ def _copy_benchmark_tables() -> None:
         "'ScGAN uncalibrated' cscGAN 'cscGAN uncalibrated' NB-copula --variant 'ScGAN uncalibrated' ScGAN "
         "'{\"calibrated\": false}' --variant 'cscGAN uncalibrated' cscGAN '{\"calibrated\": false}' "
         "--out realism_scgan_calibration")
+    tables["realism_groundgan_calibration"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models GRouNdGAN "
+        "'GRouNdGAN uncalibrated' ScGAN --variant 'GRouNdGAN uncalibrated' GRouNdGAN '{\"calibrated\": false}' "
+        "--out realism_groundgan_calibration")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

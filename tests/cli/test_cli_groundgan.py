@@ -16,9 +16,10 @@ def test_train_groundgan_perturb_and_generate_from_the_shell(tmp_path, capsys):
     data = tmp_path / "cells.h5ad"
     adata.write_h5ad(data)
     assert main(["train", "groundgan", str(data), "--grn", str(tmp_path / "grn.tsv"), "--out", str(tmp_path / "m"),
-                 "--controller-steps", "2", "--max-steps", "2", "--batch-size", "32"]) == 0
+                 "--controller-steps", "2", "--max-steps", "2", "--batch-size", "32", "--no-calibration"]) == 0
     model = GRouNdGAN.load(tmp_path / "m")
     assert model.controller_steps_ == 2 and model.n_generator_steps_ == 2
+    assert not model.module.marginals.is_fitted  # calibrated by default (tests/model/test_groundgan_calibration.py)
     assert main(["perturb", str(tmp_path / "m"), "--knockout", "YBX1", "--overexpress", "SON=2", "-n", "30",
                  "-o", str(tmp_path / "ko.h5ad")]) == 0
     ko = anndata.read_h5ad(tmp_path / "ko.h5ad")

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 
 import scsynth
 from scsynth.model import ScGAN
-from scsynth.model._scgan_marginals import MIN_CALIBRATION_CELLS
+from scsynth.model._marginals import MIN_CALIBRATION_CELLS
 
 from ..conftest import SMALL, SMALL_GG
 
@@ -18,12 +17,8 @@ def _model(adata, steps=5, **train):
 
 
 def _uncalibrated(model, n, seed, **kw):
-    tables = {k: v.clone() for k, v in model.module.marginals.state_dict().items()}
-    model.module.marginals.reset()
-    try:
+    with model.module.marginals.disabled():
         return model.generate(n, seed=seed, **kw)
-    finally:
-        model.module.marginals.load_state_dict(tables)
 
 
 def test_generated_zero_fractions_match_the_training_cells(pbmc):
@@ -90,7 +85,15 @@ def test_calibrate_marginals_is_checked_before_training(counts, _pbmc, pbmc_grn)
     adata = _pbmc.copy()
     scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=False)
     gg = scsynth.model.GRouNdGAN(adata, grn=pbmc_grn, **SMALL_GG)
-    with pytest.raises(ValueError, match="GRouNdGAN has no marginal calibration"):
-        gg.train(max_steps=1, controller_steps=1, calibrate_marginals=True, enable_progress_bar=False)
+    with pytest.raises(TypeError, match="calibrate_marginals"):
+        gg.train(max_steps=1, controller_steps=1, calibrate_marginals=1, enable_progress_bar=False)
     assert gg.controller_steps_ == 0
-    assert torch.equal(gg.module.controller.marginals.active, torch.zeros_like(gg.module.controller.marginals.active))
+
+    class Uncalibrated(ScGAN):  # a model without a calibration refuses to fit one
+        _calibrates_marginals = False
+
+    Uncalibrated.setup_anndata(counts)
+    plain = Uncalibrated(counts, **SMALL)
+    with pytest.raises(ValueError, match="Uncalibrated has no marginal calibration"):
+        plain.train(max_steps=1, calibrate_marginals=True, enable_progress_bar=False)
+    assert not plain.is_trained_

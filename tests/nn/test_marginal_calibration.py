@@ -113,3 +113,17 @@ def test_map_equals_a_per_value_reference():
     # one group for every cell (the sliced path) gives the same values as the per-group path
     ones = torch.ones(80, dtype=torch.long)
     torch.testing.assert_close(calibration(x, ones, uniforms=u)[groups == 1], torch.as_tensor(out)[groups == 1])
+
+
+def test_disabled_passes_values_and_restores_the_tables():
+    rng = np.random.default_rng(0)
+    calibration = MarginalCalibration(3)
+    calibration.fit(rng.exponential(size=(200, 3)).astype(np.float32), rng.exponential(3, size=(200, 3)).astype(np.float32))
+    before = {k: v.clone() for k, v in calibration.state_dict().items()}
+    values = torch.as_tensor(rng.exponential(size=(10, 3)).astype(np.float32))
+    with pytest.raises(RuntimeError, match="inside"), calibration.disabled():
+        assert not calibration.is_fitted
+        assert torch.equal(calibration(values.clone(), torch.zeros(10, dtype=torch.long)), values)
+        raise RuntimeError("inside")
+    assert all(torch.equal(v, calibration.state_dict()[k]) for k, v in before.items())
+    assert not torch.equal(calibration(values.clone(), torch.zeros(10, dtype=torch.long)), values)

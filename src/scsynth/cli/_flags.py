@@ -143,6 +143,13 @@ def add_overwrite(parser: argparse.ArgumentParser, *, target: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=f"replace {target} instead of failing")
 
 
+def add_no_calibration(parser: argparse.ArgumentParser) -> None:
+    """``--no-calibration``: ``train(calibrate_marginals=False)``."""
+    parser.add_argument("--no-calibration", dest="calibrate_marginals", action="store_false",
+                        help="keep the generator's own values: no map onto the training cells' per-gene "
+                             "distributions after training (default: calibrated)")
+
+
 def add_layer(parser: argparse.ArgumentParser, *, where: str = "the input") -> None:
     """``--layer NAME``: the layer with the values (default ``.X``)."""
     parser.add_argument("--layer", help=f"layer of {where} with the values (default: .X)")

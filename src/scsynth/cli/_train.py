@@ -20,7 +20,8 @@ def train_scgan(args: argparse.Namespace) -> None:
     adata = drop_empty(read_h5ad(args.input), args.layer, args.input)
     setup(ScGAN, adata, args, labels_key=args.labels_key)
     model = ScGAN(adata)
-    model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed)
+    model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed,
+                calibrate_marginals=args.calibrate_marginals)
     model.save(args.out, overwrite=args.overwrite)
     print(f"Saved {model.__class__.__name__} ({model.n_generator_steps_} generator steps) to {args.out}")
 
@@ -51,7 +52,8 @@ def train_groundgan(args: argparse.Namespace) -> None:
           f"(density {info['density']:.2g}); {info['n_noise_only']} noise-only genes, {info['n_dropped_genes']} "
           "genes dropped (not covered by the GRN)")
     model.train(max_steps=args.max_steps, controller_steps=args.controller_steps, batch_size=args.batch_size,
-                controller_batch_size=args.controller_batch_size, train_size=args.train_size, seed=args.seed)
+                controller_batch_size=args.controller_batch_size, train_size=args.train_size, seed=args.seed,
+                calibrate_marginals=args.calibrate_marginals)
     model.save(args.out, overwrite=args.overwrite)
     print(f"Saved GRouNdGAN ({model.controller_steps_} controller + {model.n_generator_steps_} generator steps) "
           f"to {args.out}")

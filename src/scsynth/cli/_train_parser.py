@@ -8,6 +8,7 @@ from . import _rnagan, _train
 from ._flags import (
     add_batch_size,
     add_layer,
+    add_no_calibration,
     add_normalized,
     add_overwrite,
     add_renamed,
@@ -45,6 +46,7 @@ def _add_scgan(train_sub: argparse._SubParsersAction) -> None:
     add_normalized(p, detected=True)
     p.add_argument("--max-steps", type=positive_int, default=2000, help="generator steps (default: 2000)")
     add_batch_size(p, default=128, unit="cells")
+    add_no_calibration(p)
     add_seed(p)
     add_overwrite(p, target=_OUT_DIR)
     p.set_defaults(func=_train.train_scgan)
@@ -71,6 +73,7 @@ def _add_groundgan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--controller-batch-size", type=positive_int, default=None,
                    help="cells per training batch in stage 1 (default: --batch-size)")
     p.add_argument("--train-size", type=fraction, default=0.9, help="fraction of cells for training (default: 0.9)")
+    add_no_calibration(p)
     add_seed(p)
     add_overwrite(p, target=_OUT_DIR)
     p.set_defaults(func=_train.train_groundgan)

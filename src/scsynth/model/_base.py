@@ -275,8 +275,8 @@ class GANModelBase(ScsynthModelBase):
         calibrate_marginals
             After training, fit a per-gene map of generated values onto the training cells' distribution
             (:class:`~scsynth.nn.MarginalCalibration`: zero fraction and positive quantiles, per label for
-            cscGAN) that ``generate`` applies. ``None``: the model's default (``True`` for ScGAN / cscGAN);
-            ``False`` removes a calibration. Models without one (GRouNdGAN) refuse ``True``.
+            cscGAN, on whole cells after GRouNdGAN's stage 2) that ``generate`` (and ``perturb``) apply.
+            ``None``: the model's default (``True``); ``False`` removes a calibration.
         plan_kwargs
             Options of :class:`~scsynth.train.WGANGPTrainingPlan` (``lr``, ``n_critic``, ``lambda_gp``, ...),
             on top of the model's defaults.

@@ -46,12 +46,12 @@ def resolve_condition(condition: Any, deprecated: dict[str, Any], old: str | Non
     return condition
 
 
-def normalized_profiles(values: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Rows rescaled to sum to :data:`NORMALIZED_SCALE` (all-zero rows stay zero)."""
+def normalized_profiles(values: torch.Tensor | np.ndarray, scale: float = NORMALIZED_SCALE) -> np.ndarray:
+    """Rows rescaled to sum to ``scale`` (:data:`NORMALIZED_SCALE` by default; all-zero rows stay zero)."""
     array = values.numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
     array = array.astype(np.float32, copy=False)
     totals = array.sum(axis=1, keepdims=True, dtype=np.float64)
-    return (array * (NORMALIZED_SCALE / np.where(totals > 0, totals, 1.0))).astype(np.float32)
+    return (array * (scale / np.where(totals > 0, totals, 1.0))).astype(np.float32)
 
 
 def check_finite_output(values: torch.Tensor | np.ndarray, model_name: str) -> None:

@@ -24,6 +24,7 @@ from ._generated import check_n_obs, generated_anndata, provenance, scale_to_lib
 from ._groundgan_controller import ControllerMixin
 from ._groundgan_perturb import PerturbMixin
 from ._groundgan_stages import StagesMixin
+from ._marginals import fit_groundgan_marginals
 from ._scgan import ScGAN
 from ._training import deprecated_history_alias
 
@@ -104,6 +105,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
     condition_kind: str | None = None
     _module_cls = GRouNdGANModule
     _training_plan_cls = GRouNdGANTrainingPlan
+    _calibrates_marginals = True
     _default_controller_steps = 2000
     # stage 1: ScGAN's (it is one); 2: the paper's (G 1e-3 -> 1e-4, critic 1e-3) or conditional (1e-2 -> 1e-3)
     _stage_plan_kwargs = {1: ScGAN._default_plan_kwargs, 2: {"lr": 1e-3, "lr_decay_to": 0.1, "lr_critic_decay_to": 1}}
@@ -255,6 +257,13 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         cols = self.module.gene_index.cpu().numpy()
         self.train_library_sizes_ = np.asarray(x[train_indices][:, cols].sum(axis=1)).ravel().astype(np.float32)
 
+    def _fit_marginals(self, train_indices: np.ndarray, seed: int, *, fit: bool) -> None:
+        # fitted on whole cells after stage 2; a new stage 1 changes the TFs, so its tables would be stale
+        if fit and self.module.stage == 2:
+            fit_groundgan_marginals(self, train_indices, seed)
+        else:
+            self.module.marginals.reset()
+
     # -- training --------------------------------------------------------------------------------
     def train(
         self,
@@ -298,7 +307,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         controller_plan_kwargs
             Stage-1 options of the plan.
         **kwargs
-            Passed to :meth:`GANModelBase.train` (``accelerator``, ``devices``, ``validate_every``, ...).
+            Passed to :meth:`GANModelBase.train` (``accelerator``, ``devices``, ``validate_every``,
+            ``calibrate_marginals``: fitted after stage 2 on whole cells, removed by a new stage 1, ...).
 
         Raises
         ------
@@ -358,6 +368,9 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
     ) -> AnnData:
         """Simulate cells from the imposed GRN.
 
+        Calibrated (the default; ``uns["scsynth"]["params"]["calibrated"]``), each cell is mapped gene by gene onto
+        the training cells' distribution (:class:`~scsynth.nn.MarginalCalibration`) before library size and rounding.
+
         Parameters
         ----------
         n_obs
@@ -389,6 +402,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         gen = torch.Generator().manual_seed(seed)
         raw = torch.cat([p.raw for p in self.module.sample_parts(n_obs, generator=gen, batch_size=batch_size)])
         normalized = self.module.normalize(raw)
+        if self.module.marginals.is_fitted:  # its uniforms from their own stream: the rest is as without it
+            normalized = self.module.normalize(self._calibrate(normalized, seed))
         lib_size = self.module.normalize.library_size
         uniforms = torch.rand(normalized.shape, generator=gen) if self.is_count_data else None
         values = scale_to_library(normalized, library, lib_size, counts=self.is_count_data, uniforms=uniforms)
@@ -396,7 +411,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         uns = provenance(self, seed, {"n_obs": n_obs, "library_size": float(lib_size),
                                       "is_count_data": self.is_count_data,
                                       "n_generator_steps": int(self.n_generator_steps_),
-                                      "controller_steps": int(self.controller_steps_)})
+                                      "controller_steps": int(self.controller_steps_),
+                                      "calibrated": self.module.marginals.is_fitted})
         out = generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=self.is_count_data,
                                 uns=uns)
         out.var = self._var()

@@ -24,6 +24,17 @@ class PerturbMixin:
                 "The target generators are not trained yet (only the controller may be); call model.train(max_steps=...)."
             )
 
+    def _calibrate(self, normalized: torch.Tensor, seed: int, uniforms: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised cells mapped by the module's marginal calibration; ``uniforms`` (where the generator has
+        zeros) drawn from their own stream of ``seed`` when ``None``."""
+        if uniforms is None:
+            uniforms = self._calibration_uniforms(normalized.shape, seed)
+        return self.module.marginals(normalized, torch.zeros(len(normalized), dtype=torch.long), uniforms=uniforms)
+
+    @staticmethod
+    def _calibration_uniforms(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+        return torch.from_numpy(np.random.default_rng([seed, 1]).random(tuple(shape), dtype=np.float32))
+
     def _var(self) -> pd.DataFrame:
         grn = self.grn
         role = pd.Series("target", index=pd.Index(grn.genes, dtype=str))
@@ -49,7 +60,10 @@ class PerturbMixin:
 
         Generates ``n_obs`` control cells, keeps their controller noise, TF values, per-gene noise and
         library-size scale, then regenerates the same cells with the TFs changed. Only TFs can be
-        perturbed (they are the roots of the causal graph); several can be perturbed at once.
+        perturbed (they are the roots of the causal graph); several can be perturbed at once. With the
+        model's marginal calibration, both cells of a pair go through it with the same draws (genes the
+        perturbation does not reach stay exactly unchanged in ``pre_lsn``) and the perturbed TFs take the
+        perturbation of their calibrated control values; the control cells are :meth:`generate`'s for the same seed.
 
         Parameters
         ----------
@@ -105,7 +119,11 @@ class PerturbMixin:
         control_scale = lsn.scale(control_raw)
         control = control_raw * control_scale
         pre_lsn = perturbed_raw * control_scale
-        perturbed = lsn(perturbed_raw)
+        if self.module.marginals.is_fitted:
+            control, pre_lsn = self._calibrate_pair(control, pre_lsn, spec, seed)
+            perturbed = lsn(pre_lsn)
+        else:
+            perturbed = lsn(perturbed_raw)
         lib_size = lsn.library_size
         uniforms = torch.rand(control.shape, generator=gen) if self.is_count_data else None
         both_lib = np.concatenate([library, library])
@@ -119,7 +137,8 @@ class PerturbMixin:
         }, index=[f"ctrl-{i}" for i in range(n_obs)] + [f"pert-{i}" for i in range(n_obs)])
         uns = provenance(self, seed, {"n_obs": n_obs, "library_size": float(lib_size),
                                       "is_count_data": self.is_count_data,
-                                      "n_generator_steps": int(self.n_generator_steps_)})
+                                      "n_generator_steps": int(self.n_generator_steps_),
+                                      "calibrated": self.module.marginals.is_fitted})
         out = generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=self.is_count_data,
                                 uns=uns, layers={"pre_lsn": torch.cat([control, pre_lsn])})
         out.var = self._var()
@@ -127,3 +146,17 @@ class PerturbMixin:
                                        edges=grn.edges, perturbed_tfs=spec.tfs)
         out.uns["perturbation"] = {**spec.to_dict(), "n_pairs": n_obs, "seed": seed, "effects": effects}
         return out
+
+    def _calibrate_pair(self, control: torch.Tensor, pre_lsn: torch.Tensor, spec: Perturbation,
+                        seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Control and perturbed cells (both on the control's normalisation) through the marginal calibration with
+        the same uniforms, so that a gene unchanged before it stays exactly unchanged, and again both on the
+        calibrated control's normalisation; the perturbed TFs then take the perturbation of their calibrated
+        control values (a knockout stays exactly 0, ``set_to`` is exact in normalised units)."""
+        uniforms = self._calibration_uniforms(control.shape, seed)
+        control, pre_lsn = self._calibrate(control, seed, uniforms), self._calibrate(pre_lsn, seed, uniforms)
+        scale = self.module.normalize.scale(control)
+        control, pre_lsn = control * scale, pre_lsn * scale
+        tfs = self.module.tf_positions.cpu()
+        pre_lsn[:, tfs] = spec.apply(control[:, tfs], torch.ones(len(control), 1))
+        return control, pre_lsn

@@ -22,8 +22,8 @@ from ..nn import init_output_at_data
 from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 from ._inputs import resolve_is_count_data
+from ._marginals import fit_scgan_marginals
 from ._profile_stats import profile_stats
-from ._scgan_marginals import fit_scgan_marginals
 
 
 class ScGAN(GANModelBase):

@@ -12,7 +12,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
-from ..nn import LibrarySizeNormalization, MLPCritic, MLPRegressor, TargetGenerators
+from ..nn import LibrarySizeNormalization, MarginalCalibration, MLPCritic, MLPRegressor, TargetGenerators
 from ._scgan import ScGANModule, as_dense
 
 
@@ -155,6 +155,8 @@ class GRouNdGANModule(BaseModuleClass):
         self.critic_net = MLPCritic(self.n_genes, n_hidden=critic_hidden, input_transform=critic_input)
         self.labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)
         self.anti_labeler = MLPRegressor(self.n_targets, self.n_tfs, n_hidden=labeler_hidden)
+        #: the generated cells' per-gene marginals mapped onto the training cells' (fitted after stage 2)
+        self.marginals = MarginalCalibration(self.n_genes, 1)
         self._stage = 2
 
     # -- stages ----------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
@@ -78,6 +81,23 @@ class MarginalCalibration(nn.Module):
         """Forget every table: values pass unchanged."""
         for buffer in self.buffers():
             buffer.zero_()
+
+    @contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Values pass unchanged inside the ``with`` block; the tables come back after it (also on an error).
+
+        Examples
+        --------
+        >>> with model.module.marginals.disabled():  # doctest: +SKIP
+        ...     raw = model.generate(1000, seed=0)  # the generator's own values, same seed
+        """
+        tables = {name: buffer.clone() for name, buffer in self.named_buffers()}
+        self.reset()
+        try:
+            yield
+        finally:
+            for name, buffer in self.named_buffers():
+                buffer.copy_(tables[name])
 
     @torch.no_grad()
     def fit(self, model_values: np.ndarray, data_values: np.ndarray, group: int = 0, *, min_positive: int = 2) -> None:
