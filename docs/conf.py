@@ -177,6 +177,12 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models GRouNdGAN "
         "'GRouNdGAN uncalibrated' ScGAN --variant 'GRouNdGAN uncalibrated' GRouNdGAN '{\"calibrated\": false}' "
         "--out realism_groundgan_calibration")
+    tables["groundgan_grn_fidelity_calibration"] = (
+        "python benchmarks/groundgan_grn.py --only-fidelity --objectives conditional --name "
+        "groundgan_grn_fidelity_calibration")
+    tables["realism_groundgan_split"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'GRouNdGAN, half "
+        "on stage 2' --variant 'GRouNdGAN, half on stage 2' GRouNdGAN '{\"stage2_share\": 0.5}' --out realism_groundgan_split")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
