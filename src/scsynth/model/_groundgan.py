@@ -402,8 +402,9 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         gen = torch.Generator().manual_seed(seed)
         raw = torch.cat([p.raw for p in self.module.sample_parts(n_obs, generator=gen, batch_size=batch_size)])
         normalized = self.module.normalize(raw)
-        if self.module.marginals.is_fitted:  # its uniforms from their own stream: the rest is as without it
-            normalized = self.module.normalize(self._calibrate(normalized, seed))
+        if self.module.marginals.is_fitted:
+            uniforms = self._calibration_uniforms(normalized.shape, seed)
+            normalized = self.module.normalize(self.module.marginals(normalized, uniforms=uniforms))
         lib_size = self.module.normalize.library_size
         uniforms = torch.rand(normalized.shape, generator=gen) if self.is_count_data else None
         values = scale_to_library(normalized, library, lib_size, counts=self.is_count_data, uniforms=uniforms)

@@ -24,15 +24,9 @@ class PerturbMixin:
                 "The target generators are not trained yet (only the controller may be); call model.train(max_steps=...)."
             )
 
-    def _calibrate(self, normalized: torch.Tensor, seed: int, uniforms: torch.Tensor | None = None) -> torch.Tensor:
-        """Normalised cells mapped by the module's marginal calibration; ``uniforms`` (where the generator has
-        zeros) drawn from their own stream of ``seed`` when ``None``."""
-        if uniforms is None:
-            uniforms = self._calibration_uniforms(normalized.shape, seed)
-        return self.module.marginals(normalized, torch.zeros(len(normalized), dtype=torch.long), uniforms=uniforms)
-
     @staticmethod
     def _calibration_uniforms(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+        """Where the generator has zeros, the calibration's draws: their own stream, so the rest is as without it."""
         return torch.from_numpy(np.random.default_rng([seed, 1]).random(tuple(shape), dtype=np.float32))
 
     def _var(self) -> pd.DataFrame:
@@ -154,7 +148,7 @@ class PerturbMixin:
         calibrated control's normalisation; the perturbed TFs then take the perturbation of their calibrated
         control values (a knockout stays exactly 0, ``set_to`` is exact in normalised units)."""
         uniforms = self._calibration_uniforms(control.shape, seed)
-        control, pre_lsn = self._calibrate(control, seed, uniforms), self._calibrate(pre_lsn, seed, uniforms)
+        control, pre_lsn = (self.module.marginals(x, uniforms=uniforms) for x in (control, pre_lsn))
         scale = self.module.normalize.scale(control)
         control, pre_lsn = control * scale, pre_lsn * scale
         tfs = self.module.tf_positions.cpu()
