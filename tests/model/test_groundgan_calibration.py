@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import scsynth
 from scsynth.model import GRouNdGAN
 
 from ..conftest import SMALL_GG
@@ -73,4 +72,3 @@ def test_save_load_and_opt_out(model, tmp_path, _pbmc, pbmc_grn):
                 calibrate_marginals=False)
     assert not plain.module.marginals.is_fitted
     assert plain.generate(20, seed=0).uns["scsynth"]["params"]["calibrated"] is False
-    scsynth.settings.seed = 0
