@@ -183,6 +183,11 @@ def _copy_benchmark_tables() -> None:
     tables["realism_groundgan_split"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'GRouNdGAN, half "
         "on stage 2' --variant 'GRouNdGAN, half on stage 2' GRouNdGAN '{\"stage2_share\": 0.5}' --out realism_groundgan_split")
+    tables["realism_scgan_20min"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced immune_559 --models ScGAN "
+        "--out realism_scgan_20min")
+    tables["realism_cscgan_fast"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
