@@ -5,6 +5,9 @@ Usage::
     python benchmarks/groundgan_grn.py               # 240 s of training per dataset, then knockout fidelity
     python benchmarks/groundgan_grn.py --budget 60   # a quick run
     python benchmarks/groundgan_grn.py --only-fidelity --seeds 0 1 2   # knockout fidelity alone
+    python benchmarks/groundgan_grn.py --no-fidelity --target-noise controller --grn-name groundgan_grn_controller_noise
+    python benchmarks/groundgan_grn.py --only-fidelity --objectives conditional --target-noises independent controller \
+        --name groundgan_grn_fidelity_target_noise   # how knockouts move the targets, side by side
     python benchmarks/groundgan_grn.py --only-fidelity --objectives conditional --tf-inputs log1p normalized \
         --name groundgan_grn_fidelity_tf_input   # what the target generators read of the TFs, side by side
 
@@ -55,16 +58,18 @@ import scsynth  # noqa: E402
 
 
 def train_groundgan(train, grn, counts: bool, budget: float, seed: int, *, target_objective: str = "conditional",
-                    stage2_share: float | None = None):
+                    stage2_share: float | None = None, **model_kw):
     """GRouNdGAN trained for ``budget`` seconds in all: ``stage2_share`` of it on the target generators.
 
     Both stage-2 objectives get half the budget (``None``). The conditional one had 10% until
     ``realism.py --out realism_groundgan_split`` measured half to be more realistic at 240 s (RF AUROC 0.83 -> 0.79
     on pbmc68k_reduced, 0.68 -> 0.62 on the immune cells; 3 seeds); tables made before say so.
+    ``model_kw`` go to :class:`~scsynth.model.GRouNdGAN` (e.g. ``target_noise="controller"``).
     """
     adata = train.copy()
     scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=counts)
-    model = scsynth.model.GRouNdGAN(adata, grn=grn, unregulated="noise", target_objective=target_objective)
+    model = scsynth.model.GRouNdGAN(adata, grn=grn, unregulated="noise", target_objective=target_objective,
+                                    **model_kw)
     share = 0.5 if stage2_share is None else stage2_share
     start = time.perf_counter()
     # a large step budget keeps the learning rate (nearly) constant
@@ -78,7 +83,11 @@ def train_groundgan(train, grn, counts: bool, budget: float, seed: int, *, targe
 def correlation_baseline(control: np.ndarray, genes: pd.Index, tf: str, truth: set[str]) -> dict[str, float]:
     """|Spearman rho| of the TF with every other gene in the control cells, scored like knockout_recovery."""
     i = genes.get_loc(tf)
-    rho = stats.spearmanr(control).statistic[i]
+    ranks = stats.rankdata(control, axis=0)
+    ranks -= ranks.mean(0)
+    norms = np.linalg.norm(ranks, axis=0)
+    # a gene constant over the cells (e.g. never expressed) has no correlation: 0, where spearmanr gives up on all
+    rho = ranks.T @ ranks[:, i] / np.where(norms * norms[i] > 0, norms * norms[i], np.inf)
     keep = np.arange(len(genes)) != i
     y = genes[keep].isin(list(truth))
     score = np.nan_to_num(np.abs(rho[keep]))
@@ -87,8 +96,10 @@ def correlation_baseline(control: np.ndarray, genes: pd.Index, tf: str, truth: s
 
 def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed: int,
                  objectives: Sequence[str] = ("conditional", "adversarial"),
-                 tf_inputs: Sequence[str] = ("log1p",)) -> list[dict]:
-    """Knockout fidelity of stage-2 variants (objective x ``tf_input``) on one causal model, sharing one controller."""
+                 tf_inputs: Sequence[str] = ("log1p",), target_noises: Sequence[str] = ("independent",)) -> list[dict]:
+    """Knockout fidelity of stage-2 variants (objective x ``tf_input`` x ``target_noise``) on one causal model,
+    sharing one controller. ``target_noise`` changes only how a knockout moves the targets (the stage-2 training
+    is the same), so its "real cells" row (stage 2 alone) is the independent one's and is not repeated."""
     truth = causal_model(seed=seed)
     adata = truth.sample(n_cells, seed=seed)
     controller_data = adata.copy()
@@ -100,26 +111,28 @@ def fidelity_run(*, controller_steps: int, target_steps: int, n_cells: int, seed
     library_size = controller.module.normalize.library_size  # GRouNdGAN takes the controller's
     true_effects = {tf: truth.knockout_lfc(tf, library_size=library_size) for tf in truth.tfs}
     rows = []
-    for objective, tf_input in itertools.product(objectives, tf_inputs):
+    for objective, tf_input, target_noise in itertools.product(objectives, tf_inputs, target_noises):
         # every variant reads the same controller's TFs, so the rows differ in the stage-2 options alone
         scsynth.model.GRouNdGAN.setup_anndata(adata, is_count_data=True)
         model = scsynth.model.GRouNdGAN(adata, grn=truth.grn, controller=controller, target_objective=objective,
-                                        tf_input=tf_input)
+                                        tf_input=tf_input, target_noise=target_noise)
         start = time.perf_counter()
         model.train(target_steps, batch_size=128, seed=seed, enable_progress_bar=False)
         stage2_s = time.perf_counter() - start
         # knocked out in generated cells (the user's call; with and without the marginal calibration), and in
         # real cells' TFs (stage 2 alone)
-        for tfs_from, real_cells, calibrated in (("controller", None, True), ("controller, uncalibrated", None, False),
-                                                 ("real cells", adata, True)):
+        sources = [("controller", None, True), ("controller, uncalibrated", None, False), ("real cells", adata, True)]
+        for tfs_from, real_cells, calibrated in sources[: 2 if target_noise == "controller" else 3]:
             with contextlib.nullcontext() if calibrated else model.module.marginals.disabled():
                 per_tf = knockout_fidelity(model, truth, seed=seed, real_cells=real_cells, true_effects=true_effects)
             medians = per_tf[["AUROC", "pearson_r", "sign_agreement", "slope"]].median()
-            rows.append({"seed": seed, "stage 2": objective, "tf_input": tf_input, "TFs from": tfs_from,
+            rows.append({"seed": seed, "stage 2": objective, "tf_input": tf_input, "target_noise": target_noise,
+                         "TFs from": tfs_from,
                          "steps": f"{controller_steps}+{target_steps}", "controller_s": controller_s,
                          "stage2_s": stage2_s, **{k: float(v) for k, v in medians.items()}})
-            print(f"  seed {seed} {objective:11s} {tf_input:10s} TFs from {tfs_from:10s} AUROC {medians['AUROC']:.3f}  "
-                  f"r {medians['pearson_r']:.3f}  sign {medians['sign_agreement']:.2f}  slope {medians['slope']:.2f}  "
+            print(f"  seed {seed} {objective:11s} {tf_input:10s} {target_noise:11s} TFs from {tfs_from:10s} "
+                  f"AUROC {medians['AUROC']:.3f}  r {medians['pearson_r']:.3f}  sign {medians['sign_agreement']:.2f}  "
+                  f"slope {medians['slope']:.2f}  "
                   f"(stage 2 {stage2_s:.0f} s)", flush=True)
     return rows
 
@@ -130,18 +143,20 @@ def fidelity(args: argparse.Namespace) -> None:
     rows = [r for seed in args.seeds for r in fidelity_run(controller_steps=args.controller_steps,
                                                            target_steps=args.target_steps, n_cells=args.n_cells,
                                                            seed=seed, objectives=args.objectives,
-                                                           tf_inputs=args.tf_inputs)]
+                                                           tf_inputs=args.tf_inputs,
+                                                           target_noises=args.target_noises)]
     frame = pd.DataFrame(rows)
-    medians = frame.groupby(["stage 2", "tf_input", "TFs from"], sort=False)[["AUROC", "pearson_r", "sign_agreement", "slope",
-                                                                  "stage2_s"]]
-    summary = [{"stage 2": k[0], "tf_input": k[1], "TFs from": k[2], "seeds": len(args.seeds), **v}
+    keys = ["stage 2", "tf_input", "target_noise", "TFs from"]
+    values = ["AUROC", "pearson_r", "sign_agreement", "slope"]
+    medians = frame.groupby(keys, sort=False)[[*values, "stage2_s"]]
+    summary = [{"stage 2": k[0], "tf_input": k[1], "target_noise": k[2], "TFs from": k[3], "seeds": len(args.seeds),
+                **v}
                for k, v in medians.median().to_dict("index").items()]
     report = (
         f"Knockout fidelity on a known causal model (10 TFs, 60 targets, {args.n_cells} Poisson cells; "
         f"{args.controller_steps} controller + {args.target_steps} stage-2 steps; per-TF medians, then the median "
         "over seeds; targets: AUROC >= 0.95, r >= 0.9):\n\n"
-        + markdown_table(summary, ["stage 2", "tf_input", "TFs from", "seeds", "AUROC", "pearson_r", "sign_agreement", "slope",
-                                   "stage2_s"])
+        + markdown_table(summary, [*keys, "seeds", *values, "stage2_s"])
         + "\n\nPer seed:\n\n" + markdown_table(rows, list(rows[0]))
     )
     print("\n" + report)
@@ -158,6 +173,10 @@ def main() -> None:
     parser.add_argument("--n-sim", type=int, default=2000, help="simulated cells to re-infer the GRN from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only-fidelity", action="store_true", help="run only the knockout-fidelity part")
+    parser.add_argument("--no-fidelity", action="store_true", help="run only the GRN and knockout recovery part")
+    parser.add_argument("--target-noise", default="independent", choices=["independent", "controller"],
+                        help="GRN recovery: GRouNdGAN's target_noise")
+    parser.add_argument("--grn-name", default="groundgan_grn", help="GRN recovery: results file name")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the knockout fidelity")
     parser.add_argument("--controller-steps", type=int, default=300, help="fidelity: controller (ScGAN) steps")
     parser.add_argument("--target-steps", type=int, default=300, help="fidelity: stage-2 steps")
@@ -166,6 +185,8 @@ def main() -> None:
                         choices=["conditional", "adversarial"], help="fidelity: stage-2 objectives")
     parser.add_argument("--tf-inputs", nargs="+", default=["log1p"], choices=["log1p", "normalized"],
                         help="fidelity: what the target generators read of the TFs (GRouNdGAN's tf_input)")
+    parser.add_argument("--target-noises", nargs="+", default=["independent"], choices=["independent", "controller"],
+                        help="fidelity: where the targets' noise comes from (GRouNdGAN's target_noise)")
     parser.add_argument("--name", default="groundgan_grn_fidelity", help="fidelity: results file name")
     args = parser.parse_args()
     scsynth.settings.verbosity = "warning"
@@ -182,7 +203,8 @@ def main() -> None:
               f"{len(ranked)} edges (inferred in {infer_s:.0f} s); positive {len(positive)} / negative "
               f"{len(negative)} edges", flush=True)
         real_all = scsynth.data.infer_grn(train, top_k=None, seed=args.seed, progress=False)
-        model, train_s = train_groundgan(train, positive, counts, args.budget, args.seed)
+        model, train_s = train_groundgan(train, positive, counts, args.budget, args.seed,
+                                         target_noise=args.target_noise)
         sim = model.generate(args.n_sim, seed=args.seed)
         sim_all = scsynth.data.infer_grn(sim, top_k=None, layer="normalized", normalize=False, seed=args.seed,
                                          progress=False)
@@ -219,11 +241,13 @@ def main() -> None:
         + markdown_table(ko_rows, list(ko_rows[0]))
     )
     print("\n" + report)
-    write_markdown("groundgan_grn", report)
-    path = write_json("groundgan_grn", {"machine": machine(), "budget_s": args.budget, "k": args.k,
+    write_markdown(args.grn_name, report)
+    path = write_json(args.grn_name, {"machine": machine(), "budget_s": args.budget, "k": args.k,
+                                      "target_noise": args.target_noise,
                                         "grn_recovery": rows, "knockout_recovery": ko_rows, "details": details})
     print(f"\nwrote {path}")
-    fidelity(args)
+    if not args.no_fidelity:
+        fidelity(args)
 
 
 if __name__ == "__main__":

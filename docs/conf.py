@@ -188,13 +188,25 @@ def _copy_benchmark_tables() -> None:
         "--out realism_scgan_20min")
     tables["realism_cscgan_fast"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
+    tables["realism_groundgan_controller_noise"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'GRouNdGAN "
+        "controller noise' --variant 'GRouNdGAN controller noise' GRouNdGAN '{\"target_noise\": \"controller\"}' "
+        "--out realism_groundgan_controller_noise")
+    tables["groundgan_grn_fidelity_target_noise"] = (
+        "python benchmarks/groundgan_grn.py --only-fidelity --objectives conditional --target-noises independent "
+        "controller --name groundgan_grn_fidelity_target_noise")
+    tables["groundgan_grn_controller_noise"] = (
+        "python benchmarks/groundgan_grn.py --no-fidelity --target-noise controller --grn-name "
+        "groundgan_grn_controller_noise")
+    tables["realism_current"] = "python benchmarks/realism_current.py"
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
         _write_if_changed(HERE / "generated" / f"{name}.md", text)
-    figure, copy = results / "realism.png", HERE / "generated" / "realism.png"  # the benchmarks page's figure
-    if figure.is_file() and not (copy.is_file() and filecmp.cmp(figure, copy, shallow=False)):
-        shutil.copyfile(figure, copy)
+    for name in ("realism", "realism_current"):  # the benchmarks page's figures
+        figure, copy = results / f"{name}.png", HERE / "generated" / f"{name}.png"
+        if figure.is_file() and not (copy.is_file() and filecmp.cmp(figure, copy, shallow=False)):
+            shutil.copyfile(figure, copy)
 
 
 _write_history_keys_table()

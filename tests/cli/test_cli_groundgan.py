@@ -36,3 +36,18 @@ def test_train_groundgan_perturb_and_generate_from_the_shell(tmp_path, capsys):
     assert main(["train", "groundgan", str(data), "--grn", "missing.tsv", "--out", str(tmp_path / "n")]) == 1
     assert "no such file" in capsys.readouterr().err
     np.testing.assert_array_equal(ko.obs["pair"][:30], np.arange(30))
+
+
+def test_train_groundgan_with_the_controllers_noise_from_the_shell(tmp_path):
+    adata = anndata.read_h5ad(DATA / "immune_small_counts.h5ad")
+    grn = pd.DataFrame([("YBX1", g) for g in adata.var_names if g != "YBX1"], columns=["source", "target"])
+    grn.to_csv(tmp_path / "grn.tsv", sep="\t", index=False)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    assert main(["train", "groundgan", str(tmp_path / "cells.h5ad"), "--grn", str(tmp_path / "grn.tsv"), "--out",
+                 str(tmp_path / "m"), "--controller-steps", "2", "--max-steps", "2", "--batch-size", "32",
+                 "--target-noise", "controller"]) == 0
+    assert GRouNdGAN.load(tmp_path / "m").module.target_noise == "controller"
+    ko_path = str(tmp_path / "ko.h5ad")
+    assert main(["perturb", str(tmp_path / "m"), "--knockout", "YBX1", "-n", "20", "-o", ko_path]) == 0
+    ko = anndata.read_h5ad(tmp_path / "ko.h5ad")
+    assert ko.n_obs == 40 and ko.layers["pre_lsn"][20:, list(ko.var_names).index("YBX1")].nnz == 0

@@ -46,7 +46,8 @@ def train_groundgan(args: argparse.Namespace) -> None:
     elif grn != "collectri" and not Path(grn).is_file():
         raise FileNotFoundError(f"--grn {grn}: no such file (pass a TSV/CSV with source/target columns, "
                                 "'collectri' or 'infer').")
-    model = GRouNdGAN(adata, grn=grn, unregulated=args.unregulated, missing=args.missing)
+    model = GRouNdGAN(adata, grn=grn, unregulated=args.unregulated, missing=args.missing,
+                      target_noise=args.target_noise)
     info = model.grn.summary()
     print(f"GRN: {info['n_tfs']} TFs regulate {info['n_targets']} target genes through {info['n_edges']} edges "
           f"(density {info['density']:.2g}); {info['n_noise_only']} noise-only genes, {info['n_dropped_genes']} "

@@ -64,6 +64,9 @@ def _add_groundgan(train_sub: argparse._SubParsersAction) -> None:
                    help="genes the GRN does not cover: drop them or keep them as noise-only (default: drop)")
     p.add_argument("--missing", choices=["raise", "drop"], default=None,
                    help="GRN genes absent from the data (default: drop for collectri, raise otherwise)")
+    p.add_argument("--target-noise", choices=["independent", "controller"], default="independent",
+                   help="targets' noise: their own (cells follow the GRN alone) or the controller's cells "
+                   "(as realistic as the controller's; knockouts along conditional quantiles) (default: independent)")
     add_layer(p)
     add_normalized(p, detected=True)
     p.add_argument("--controller-steps", type=positive_int, default=2000,

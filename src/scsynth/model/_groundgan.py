@@ -14,7 +14,7 @@ from scvi.data.fields import LayerField
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from .._settings import settings
-from ..data import check_expression, get_matrix
+from ..data import check_expression
 from ..data._prepare_grn import PreparedGRN
 from ..data._validate import check_anndata, check_int
 from ..module import GRouNdGANModule
@@ -24,7 +24,6 @@ from ._generated import check_n_obs, generated_anndata, provenance, scale_to_lib
 from ._groundgan_controller import ControllerMixin
 from ._groundgan_perturb import PerturbMixin
 from ._groundgan_stages import StagesMixin
-from ._marginals import fit_groundgan_marginals
 from ._scgan import ScGAN
 from ._training import deprecated_history_alias
 
@@ -88,6 +87,12 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         regulators on real cells by a proper score (no critic, no labelers; converges in a few hundred
         steps and reproduces knockout effects); ``"adversarial"``: GRouNdGAN's critic and labelers (the
         original, and what models saved by scsynth <= 0.3 load with). See :doc:`/models/groundgan`.
+    target_noise
+        ``"independent"`` (default): each target gene draws its own noise, so the cells follow the imposed GRN
+        and nothing else (targets independent given their regulators: a ground truth for GRN inference).
+        ``"controller"``: cells are the controller's (all genes), and :meth:`perturb` moves each target from
+        its quantile given the old TFs to the same quantile given the new ones: cells as realistic as the
+        controller's, knockouts through the GRN, but the cells carry gene-gene structure beyond the GRN.
     Examples
     --------
     >>> import scsynth
@@ -139,6 +144,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
         antilabeler_weight: float = 1.0,
         tf_input: str = "log1p",
         target_objective: str = "conditional",
+        target_noise: str = "independent",
     ) -> None:
         super().__init__(adata, registry)
         if controller_output_init not in ("data", "random"):
@@ -156,6 +162,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
             critic_input=critic_input, library_size=library_size,
         )
         ctrl_pos = {g: i for i, g in enumerate(controller_config["var_names"])}
+        ctrl_genes = self._controller_gene_index(prepared, ctrl_pos, target_noise)
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(settings.seed)
             self.module = self._module_cls(
@@ -180,6 +187,8 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
                 antilabeler_weight=antilabeler_weight,
                 tf_input=tf_input,
                 target_objective=target_objective,
+                target_noise=target_noise,
+                controller_gene_index=ctrl_genes,
             )
         self.grn_ = prepared.to_dict()
         self.var_names_ = np.asarray(prepared.genes, dtype=str)
@@ -246,23 +255,6 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
 
     #: deprecated: ``histories_["controller"]``
     controller_history_ = deprecated_history_alias("controller", "controller_history_")
-
-    def upgrade_loaded_attributes(self) -> None:
-        """Models saved by scsynth <= 0.2 kept stage 2's history in ``history_`` (stage 1's was set above)."""
-        if "generator" not in self.histories_ and self.history_ and self.n_generator_steps_:
-            self.histories_ = {**self.histories_, "generator": self.history_}
-
-    def _on_trained(self, train_indices: np.ndarray) -> None:
-        x = get_matrix(self.adata, self.registry_["setup_args"].get("layer"))
-        cols = self.module.gene_index.cpu().numpy()
-        self.train_library_sizes_ = np.asarray(x[train_indices][:, cols].sum(axis=1)).ravel().astype(np.float32)
-
-    def _fit_marginals(self, train_indices: np.ndarray, seed: int, *, fit: bool) -> None:
-        # fitted on whole cells after stage 2; a new stage 1 changes the TFs, so its tables would be stale
-        if fit and self.module.stage == 2:
-            fit_groundgan_marginals(self, train_indices, seed)
-        else:
-            self.module.marginals.reset()
 
     # -- training --------------------------------------------------------------------------------
     def train(
@@ -366,7 +358,7 @@ class GRouNdGAN(ControllerMixin, PerturbMixin, StagesMixin, GANModelBase):
     def generate(
         self, n_obs: int, *, condition: None = None, seed: int | None = None, batch_size: int = 8192
     ) -> AnnData:
-        """Simulate cells from the imposed GRN.
+        """Simulate cells from the imposed GRN (with ``target_noise="controller"``: the controller's cells).
 
         Calibrated (the default; ``uns["scsynth"]["params"]["calibrated"]``), each cell is mapped gene by gene onto
         the training cells' distribution (:class:`~scsynth.nn.MarginalCalibration`) before library size and rounding.

@@ -67,3 +67,15 @@ class ControllerMixin:
         return {"var_names": [str(g) for g in controller.var_names_], "n_latent": module.n_latent,
                 "generator_hidden": [l.out_features for l in module.generator.linears], "pretrained": True,
                 "steps": int(controller.n_generator_steps_), "state_dict": module.state_dict()}
+
+    @staticmethod
+    def _controller_gene_index(prepared: PreparedGRN, ctrl_pos: dict, target_noise: str) -> np.ndarray | None:
+        """Positions of the model's genes among the controller's; ``None`` if it lacks some (independent noise only)."""
+        absent = [g for g in prepared.genes if g not in ctrl_pos]
+        if absent and target_noise == "controller":
+            raise ValueError(
+                f"target_noise='controller' takes whole cells from the controller, but {len(absent)} genes of the "
+                f"model are not the controller ScGAN's ({examples(absent)})"
+                "; train the ScGAN on every gene of the data, or use target_noise='independent'."
+            )
+        return None if absent else np.array([ctrl_pos[g] for g in prepared.genes], dtype=np.int64)

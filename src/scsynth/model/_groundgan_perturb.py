@@ -53,7 +53,9 @@ class PerturbMixin:
         """In-silico TF perturbation on paired cells (deterministic mode).
 
         Generates ``n_obs`` control cells, keeps their controller noise, TF values, per-gene noise and
-        library-size scale, then regenerates the same cells with the TFs changed. Only TFs can be
+        library-size scale, then regenerates the same cells with the TFs changed (with
+        ``target_noise="controller"``: moves each target of a changed TF from its conditional quantile given
+        the old TFs to the same quantile given the new ones). Only TFs can be
         perturbed (they are the roots of the causal graph); several can be perturbed at once. With the
         model's marginal calibration, both cells of a pair go through it with the same draws (genes the
         perturbation does not reach stay exactly unchanged in ``pre_lsn``) and the perturbed TFs take the
@@ -102,12 +104,15 @@ class PerturbMixin:
         rng = np.random.default_rng(seed)
         library = rng.choice(self.train_library_sizes_, size=n_obs).astype(np.float32)
         gen = torch.Generator().manual_seed(seed)
-        control_raw, perturbed_raw = [], []
+        control_raw, perturbed_raw, start = [], [], 0
+        # target_noise="controller": where a target ties with several quantile draws (zeros); their own stream
+        ties = torch.from_numpy(np.random.default_rng([seed, 2]).random((n_obs, self.module.n_targets), np.float32))
         for parts in self.module.sample_parts(n_obs, generator=gen, batch_size=batch_size):
             scale = self.module.normalize.scale(parts.raw)
             tf_values = spec.apply(parts.tf_values, scale)
             control_raw.append(parts.raw)
-            perturbed_raw.append(self.module.regenerate(tf_values, parts.gene_noise))
+            perturbed_raw.append(self.module.counterfactual(parts, tf_values, ties[start : start + len(parts.raw)]))
+            start += len(parts.raw)
         control_raw, perturbed_raw = torch.cat(control_raw), torch.cat(perturbed_raw)
         lsn = self.module.normalize
         control_scale = lsn.scale(control_raw)

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data import get_matrix
 from ..nn import init_output_at_data
+from ._marginals import fit_groundgan_marginals
 from ._profile_stats import profile_stats
 
 
@@ -50,3 +52,20 @@ class StagesMixin:
         mean, fraction, _ = profile_stats(self.adata, self.registry_["setup_args"].get("layer"), train_indices,
                                           module.normalize.library_size, columns=module.gene_index.cpu().numpy())
         init_output_at_data(module.controller.generator.output, mean, fraction)
+
+    def upgrade_loaded_attributes(self) -> None:
+        """Models saved by scsynth <= 0.2 kept stage 2's history in ``history_`` (stage 1's was set above)."""
+        if "generator" not in self.histories_ and self.history_ and self.n_generator_steps_:
+            self.histories_ = {**self.histories_, "generator": self.history_}
+
+    def _on_trained(self, train_indices: np.ndarray) -> None:
+        x = get_matrix(self.adata, self.registry_["setup_args"].get("layer"))
+        cols = self.module.gene_index.cpu().numpy()
+        self.train_library_sizes_ = np.asarray(x[train_indices][:, cols].sum(axis=1)).ravel().astype(np.float32)
+
+    def _fit_marginals(self, train_indices: np.ndarray, seed: int, *, fit: bool) -> None:
+        # fitted on whole cells after stage 2; a new stage 1 changes the TFs, so its tables would be stale
+        if fit and self.module.stage == 2:
+            fit_groundgan_marginals(self, train_indices, seed)
+        else:
+            self.module.marginals.reset()

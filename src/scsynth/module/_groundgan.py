@@ -13,6 +13,7 @@ from torch import nn
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
 from ..nn import LibrarySizeNormalization, MarginalCalibration, MLPCritic, MLPRegressor, TargetGenerators
+from ..nn import _conditional_quantiles as cq
 from ._scgan import ScGANModule, as_dense
 
 
@@ -21,7 +22,7 @@ class CellParts:
     """Everything that determines a batch of generated cells (kept for deterministic perturbations)."""
 
     z: torch.Tensor  #: controller noise, ``(n, n_latent)``
-    gene_noise: torch.Tensor  #: target-generator noise, ``(n, n_targets, noise_per_gene)``
+    gene_noise: torch.Tensor | None  #: target-generator noise, ``(n, n_targets, noise_per_gene)`` (None: controller's)
     tf_values: torch.Tensor  #: controller output at the TFs, before library-size normalisation
     targets: torch.Tensor  #: target-generator output, before library-size normalisation
     raw: torch.Tensor  #: the assembled cell before library-size normalisation, ``(n, n_genes)``
@@ -89,6 +90,15 @@ class GRouNdGANModule(BaseModuleClass):
         model's whole distribution of targets given the TFs, and a strictly proper score fits each
         one directly, from real (TF, target) pairs. ``"adversarial"``: GRouNdGAN's critic and
         labelers on whole cells made from the controller's TFs (the original).
+    target_noise
+        Where a generated cell's targets get their noise. ``"independent"`` (default, GRouNdGAN's): each
+        target its own, so targets are independent given their regulators and the imposed GRN is the
+        whole dependence structure. ``"controller"``: from the controller's whole cell (abduction): a
+        cell *is* the controller's cell, and a perturbation moves each target along its generator's
+        conditional quantiles from that cell's quantile (:meth:`counterfactual`), so the targets share
+        whatever the controller learnt beyond the TFs. Needs ``controller_gene_index``.
+    controller_gene_index
+        Positions of the model's genes among the controller's (``None`` where the controller lacks one).
     """
 
     def __init__(
@@ -117,6 +127,8 @@ class GRouNdGANModule(BaseModuleClass):
         tf_input: str = "log1p",
         output_bias: float = 1.0,
         target_objective: str = "conditional",
+        target_noise: str = "independent",
+        controller_gene_index: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         if labeler_input not in ("log1p", "none"):
@@ -128,7 +140,12 @@ class GRouNdGANModule(BaseModuleClass):
         if target_objective == "conditional" and tf_input == "raw":
             raise ValueError("target_objective='conditional' needs tf_input='log1p' or 'normalized' (real cells' "
                              "TFs are normalised).")
-        self.tf_input, self.target_objective = tf_input, target_objective
+        if target_noise not in ("independent", "controller"):
+            raise ValueError(f"target_noise must be 'independent' or 'controller', got {target_noise!r}.")
+        if target_noise == "controller" and (controller_gene_index is None or tf_input == "raw"):
+            raise ValueError("target_noise='controller' needs a controller that generates every gene of the model "
+                             "and tf_input='log1p' or 'normalized'.")
+        self.tf_input, self.target_objective, self.target_noise = tf_input, target_objective, target_noise
         #: set by the model before a first stage 2: start the targets' output scales at the first real batch
         self.init_targets_pending = False
         self.n_input = n_input
@@ -143,6 +160,10 @@ class GRouNdGANModule(BaseModuleClass):
         self.register_buffer("controller_tf_index", torch.as_tensor(np.asarray(controller_tf_index, dtype=np.int64)))
         #: each TF's mean in the first real batch of stage 2 (init_targets): the unit of ``tf_input="log1p"``
         self.register_buffer("tf_scale", torch.ones(len(tf_positions)))
+        index = np.full(len(gene_index), -1) if controller_gene_index is None else controller_gene_index
+        # derived from the constructor's arguments, so not saved (models saved before it load unchanged)
+        self.register_buffer("controller_gene_index", torch.as_tensor(np.asarray(index, dtype=np.int64)),
+                             persistent=False)
         self.controller = ScGANModule(
             controller_n_input, n_latent=n_latent, generator_hidden=controller_hidden, critic_hidden=critic_hidden,
             library_size=library_size, critic_input=critic_input,
@@ -256,6 +277,59 @@ class GRouNdGANModule(BaseModuleClass):
         raw = raw.index_copy(1, self.tf_positions, tf_values).index_copy(1, self.target_positions, targets)
         return CellParts(z=z, gene_noise=gene_noise, tf_values=tf_values, targets=targets, raw=raw)
 
+    def controller_cells(self, z: torch.Tensor) -> CellParts:
+        """``target_noise="controller"``: the controller's normalised cells on the model's genes, as cell parts."""
+        with torch.no_grad():
+            raw = self.controller.generator(z, normalize=True)[:, self.controller_gene_index]
+        return CellParts(z=z, gene_noise=None, tf_values=raw[:, self.tf_positions],
+                         targets=raw[:, self.target_positions], raw=raw)
+
+    @torch.inference_mode()
+    def counterfactual(self, parts: CellParts, tf_values: torch.Tensor, uniforms: torch.Tensor | None = None, *,
+                       n_quantiles: int = cq.DEFAULT_N_QUANTILES, chunk: int = 256) -> torch.Tensor:
+        """The cells of ``parts`` with their TFs set to ``tf_values``: the whole cell before normalisation (eval mode).
+
+        Independent noise: the target generators rerun on the new TFs with each cell's own noise.
+        ``target_noise="controller"``: each target moves from its conditional quantile level given the
+        old TFs to the same level given the new ones (:mod:`scsynth.nn._conditional_quantiles`;
+        ``uniforms``, ``(n, n_targets)`` in [0, 1), place values tied with several draws, e.g. zeros);
+        a target none of whose regulators changed stays exactly as it was.
+        """
+        if self.target_noise == "independent":
+            return self.regenerate(tf_values, parts.gene_noise)
+        was_training = self.training
+        self.eval()
+        try:
+            old, new = parts.tf_values.to(self.device), tf_values.to(self.device)
+            targets = parts.targets.to(self.device)
+            # only targets with a changed regulator move (float noise of a rerun must not leak into the rest)
+            moved = ((old != new).float() @ self._regulation().to(old)) > 0
+            raw = parts.raw.to(self.device).clone()
+            raw[:, self.tf_positions] = new
+            if not moved.any():
+                return raw.cpu()
+            uniforms = torch.full_like(targets, 0.5) if uniforms is None else uniforms.to(targets)
+            grid = cq.noise_grid(n_quantiles, self.noise_per_gene)
+            shifted = []
+            for a in range(0, len(old), chunk):
+                before, after = (cq.sorted_draws(self.target_generators, self.generator_input(t[a : a + chunk]), grid,
+                                                 self.n_targets) for t in (old, new))
+                levels = cq.quantile_levels(before, targets[a : a + chunk], uniforms[a : a + chunk])
+                shift = cq.quantile_at(after, levels) - cq.quantile_at(before, levels)
+                shifted.append((targets[a : a + chunk] + shift).clamp_min(0))
+            shifted = torch.cat(shifted)
+            raw[:, self.target_positions] = torch.where(moved, shifted, targets)
+            return raw.cpu()
+        finally:
+            self.train(was_training)
+
+    def _regulation(self) -> torch.Tensor:
+        """``(n_tfs, n_targets)``: 1 where the TF regulates the target."""
+        out = torch.zeros(self.n_tfs, self.n_targets)
+        for g, regs in enumerate(self.target_generators.regulators()):
+            out[torch.as_tensor(regs, dtype=torch.long), g] = 1.0
+        return out
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # saved before tf_scale existed: those models read TFs unscaled ("normalized" / "raw"), where it is unused
         state_dict.setdefault(prefix + "tf_scale", torch.ones_like(self.tf_scale))
@@ -314,8 +388,9 @@ class GRouNdGANModule(BaseModuleClass):
             z_all, noise_all = self.draw_noise(n_obs, generator)
             for start in range(0, n_obs, batch_size):
                 z, gene_noise = z_all[start : start + batch_size], noise_all[start : start + batch_size]
-                parts = self.assemble(self.tf_values(z), gene_noise, z)
-                out.append(CellParts(**{k: v.cpu() for k, v in vars(parts).items()}))
+                parts = self.controller_cells(z) if self.target_noise == "controller" else self.assemble(
+                    self.tf_values(z), gene_noise, z)
+                out.append(CellParts(**{k: None if v is None else v.cpu() for k, v in vars(parts).items()}))
             return out
         finally:
             self.train(was_training)

@@ -22,7 +22,8 @@ def perturb(
 
     A scanpy-style wrapper over the model's ``perturb`` method (e.g.
     :meth:`GRouNdGAN.perturb <scsynth.model.GRouNdGAN.perturb>`): ``n_obs`` control cells are
-    generated, then regenerated from the same noise with the given TFs changed, so every perturbed
+    generated, then regenerated from the same noise with the given TFs changed (for GRouNdGAN's
+    ``target_noise="controller"``: each target moved to the same conditional quantile), so every perturbed
     cell has a control twin. Only models that impose a causal GRN can do this; TFs (the roots of the
     GRN) are the only genes that can be perturbed, several at once.
 
