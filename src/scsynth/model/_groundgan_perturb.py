@@ -105,13 +105,15 @@ class PerturbMixin:
         library = rng.choice(self.train_library_sizes_, size=n_obs).astype(np.float32)
         gen = torch.Generator().manual_seed(seed)
         control_raw, perturbed_raw, start = [], [], 0
-        # target_noise="controller": where a target ties with several quantile draws (zeros); their own stream
-        ties = torch.from_numpy(np.random.default_rng([seed, 2]).random((n_obs, self.module.n_targets), np.float32))
+        ties = None  # target_noise="controller": where a target ties with several quantile draws (zeros); own stream
+        if self.module.target_noise == "controller":
+            ties = torch.from_numpy(np.random.default_rng([seed, 2]).random((n_obs, self.module.n_targets), np.float32))
         for parts in self.module.sample_parts(n_obs, generator=gen, batch_size=batch_size):
             scale = self.module.normalize.scale(parts.raw)
             tf_values = spec.apply(parts.tf_values, scale)
             control_raw.append(parts.raw)
-            perturbed_raw.append(self.module.counterfactual(parts, tf_values, ties[start : start + len(parts.raw)]))
+            batch_ties = None if ties is None else ties[start : start + len(parts.raw)]
+            perturbed_raw.append(self.module.counterfactual(parts, tf_values, batch_ties))
             start += len(parts.raw)
         control_raw, perturbed_raw = torch.cat(control_raw), torch.cat(perturbed_raw)
         lsn = self.module.normalize
