@@ -198,6 +198,9 @@ def _copy_benchmark_tables() -> None:
     tables["groundgan_grn_controller_noise"] = (
         "python benchmarks/groundgan_grn.py --no-fidelity --target-noise controller --grn-name "
         "groundgan_grn_controller_noise")
+    tables["realism_20min"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced --models cscGAN GRouNdGAN "
+        "--out realism_20min")
     tables["realism_current"] = "python benchmarks/realism_current.py"
     for name, command in tables.items():
         src = results / f"{name}.md"
