@@ -364,9 +364,10 @@ def figure(table: pd.DataFrame, path: Path) -> None:
         ax.axhline(float(sub["rf_auroc_control"].median()), color="grey", ls="--", lw=1, label="real vs real")
         ax.set(title=name, xlabel="CPU training seconds (2 cores)", ylabel="RF AUROC (0.5 = indistinguishable)",
                xscale="log", ylim=(0.45, 1.02))
-        ax.legend(fontsize=6, loc="lower right")
+        # below the panel: inside it, the legend covered the points near the control line (the best ones)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
