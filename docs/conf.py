@@ -201,6 +201,12 @@ def _copy_benchmark_tables() -> None:
     tables["realism_20min"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced --models cscGAN GRouNdGAN "
         "--out realism_20min")
+    tables["realism_20min_groundgan_controller"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced --models 'GRouNdGAN controller noise' "
+        "--variant 'GRouNdGAN controller noise' GRouNdGAN '{\"target_noise\": \"controller\"}' "
+        "--out realism_20min_groundgan_controller")
+    tables["realism_20min_rnagan"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
     tables["realism_current"] = "python benchmarks/realism_current.py"
     for name, command in tables.items():
         src = results / f"{name}.md"
