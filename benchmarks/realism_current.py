@@ -32,6 +32,7 @@ CURRENT = [
     ("realism_20min_groundgan_controller", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_genesys_calibration", "GeneSys", "GeneSys"),
     ("realism", "RNAGAN", "RNAGAN"),
+    ("realism_20min_rnagan", "RNAGAN", "RNAGAN"),
     ("realism", "NB-copula", "NB-copula"),
     ("realism", "scVI prior", "scVI prior"),
     ("realism", "scVI posterior predictive", "scVI posterior predictive"),
