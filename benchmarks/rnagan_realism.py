@@ -112,15 +112,16 @@ def generate_like(model: RNAGAN, held: anndata.AnnData, key: str, modality: str,
 
 
 def pseudo_samples(train: anndata.AnnData, held_out: anndata.AnnData, key: str, budget: float, seed: int, *,
-                   plan: dict | None = None, arch: dict | None = None) -> dict:
+                   plan: dict | None = None, arch: dict | None = None, **train_kwargs) -> dict:
     """``benchmarks/realism.py``'s RNAGAN run: bulk RNAGAN trained for ``budget`` s, as many pseudo-samples per group
-    as ``held_out`` has. Each of the two stages (discriminator warm-up, adversarial) gets half the budget."""
+    as ``held_out`` has. Each of the two stages (discriminator warm-up, adversarial) gets half the budget.
+    ``train_kwargs``: more ``RNAGAN.train`` options (e.g. ``train_size``, ``monitor_realism``)."""
     train = train.copy()
     RNAGAN.setup_anndata(train, labels_key=key, modality="bulk")
     model = RNAGAN(train, gene_sets="hallmark", **(arch or {}))
     start = time.perf_counter()
     model.train(max_steps={"sc": 0, "bulk": 10**6}, warmup_steps=10**6 // 2, batch_size=32, seed=seed,
-                plan_kwargs=plan or None, enable_progress_bar=False, max_time={"seconds": budget / 2})
+                plan_kwargs=plan or None, enable_progress_bar=False, max_time={"seconds": budget / 2}, **train_kwargs)
     seconds = time.perf_counter() - start
     # history rows of ~50 batches per stage
     steps = {name: len(next(iter(h.values())) if isinstance(h, dict) else h) for name, h in model.histories_.items()}

@@ -15,9 +15,9 @@ from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 
 from .._constants import SCSYNTH_KEYS
+from .._deprecation import renamed_kwarg, warn_renamed
 from .._settings import settings
 from ..data import MatchedGeneSets, check_expression, check_obs_key, get_matrix, match_gene_sets
-from .._deprecation import renamed_kwarg, warn_renamed
 from ..data._matrix import check_backed, check_values, is_backed
 from ..data._validate import check_anndata, check_int, check_not_empty, check_unique_var_names
 from ..module import RNAGANNetworks
@@ -28,7 +28,6 @@ from ._rnagan_inputs import (
     CHANCE_ACCURACY,
     DEFAULT_STEPS,
     MODALITIES,
-    MODALITY_WORDS,
     MUDATA_MODALITY_KEY,
     NETWORK_LIBRARY_SIZE,
     NetworkRows,
@@ -38,10 +37,12 @@ from ._rnagan_inputs import (
     log_normalize,
 )
 from ._rnagan_jobs import GenerateEmbedMixin
-from ._rnagan_mudata import MuDataMixin
 from ._rnagan_markers import MarkersMixin
+from ._rnagan_mudata import MuDataMixin
+from ._rnagan_realism import RNAGAN_MONITOR_EVERY, realism_checks, training_mask
 from ._rnagan_stages import StagesMixin, stage_budget
 from ._rnagan_stratify import StratifyMixin
+from ._training import monitor_every
 
 # the names this module has always offered (the definitions now live in _rnagan_inputs)
 __all__ = [
@@ -127,6 +128,10 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         self.steps_: dict[str, int] = {}
         #: per stage, the history row whose weights were kept (best episode accuracy)
         self.best_epochs_: dict[str, int] = {}
+        #: names of the samples held out of training (``train(train_size=...)``)
+        self.held_out_: list[str] = []
+        #: per adversarial stage: its best realism check (``train(monitor_realism=...)``)
+        self.realism_best_: dict[str, dict[str, Any]] = {}
         #: per stage, the episode accuracy of the kept weights (the best history row)
         self.episode_accuracy_: dict[str, float] = {}
         #: per stage, whether that accuracy is below CHANCE_ACCURACY (the model cannot tell groups apart)
@@ -295,6 +300,9 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         accelerator: str | None = None,
         devices: int | list[int] | str = "auto",
         seed: int | None = None,
+        train_size: float = 1.0,
+        monitor_realism: bool | int = False,
+        realism_metric: str = "mmd",
         plan_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
     ) -> None:
@@ -331,7 +339,19 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         accelerator, devices
             Lightning options.
         seed
-            Seed of the episode draws and the noise (``scsynth.settings.seed`` when ``None``).
+            Seed of the episode draws, the noise and the held-out split (``scsynth.settings.seed`` when ``None``).
+        train_size
+            Fraction of each (modality, group) that trains; the rest is held out (``model.held_out_``, sample
+            names) for ``monitor_realism`` or your own checks. 1 (default): all samples train.
+        monitor_realism
+            Every this many generator steps (``True``: 50), generate one pseudo-sample per held-out sample (up
+            to 1000), from 10 training samples of its group, and score them against the held-out samples
+            (:class:`~scsynth.train.SampleRealismCheckpoint`); at the end of each adversarial stage the weights
+            of its best check are restored (in place of those of the best episode-accuracy row). The checks go
+            to ``histories_[stage]["realism_validation"]``, the best to ``realism_best_`` (plotted by
+            :func:`scsynth.pl.realism_curve`). Needs at least 10 held-out samples per modality trained.
+        realism_metric
+            ``"mmd"`` or ``"rf_auroc"`` (see :class:`~scsynth.metrics.RealismScorer`).
         plan_kwargs
             Options of :class:`~scsynth.train.RNAGANTrainingPlan`.
         **trainer_kwargs
@@ -361,38 +381,24 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         groups = np.asarray(self.adata_manager.get_from_registry(SCSYNTH_KEYS.LABELS_KEY)).ravel()
         modalities = self._modalities(self.adata)
         labels = self.adata.obs[self.labels_key].astype(str).to_numpy()
-        for mod in MODALITIES:
-            sizes = pd.Series(labels[modalities == mod]).value_counts()
-            if (sizes < 2).any():
-                warnings.warn(f"{mod} groups with a single sample take no part in training (no reference set can "
-                              f"be drawn for them): {sorted(sizes.index[sizes < 2])}.", stacklevel=2)
-        stages = self._stages(budget, warmup_steps)
-        if not stages:
-            raise ValueError(f"Nothing to train: no modality has both samples and steps (budgets {budget}, "
-                             f"modalities present: {sorted(set(modalities))}).")
-        for mod in MODALITIES:  # a budget the user chose for data that are not there: say so
-            if mod in chosen and budget[mod] > 0 and not (modalities == mod).any():
-                runs = " and ".join(f"max_steps[{m!r}]" for m in dict.fromkeys(s[0] for s in stages))
-                warnings.warn(f"max_steps[{mod!r}]={budget[mod]} is ignored: the data hold no "
-                              f"{MODALITY_WORDS[mod]} samples. The stage that runs is budgeted by {runs}.",
-                              RNAGANTrainingWarning, stacklevel=2)
-        first = stages[0][0]
-        if warmup_steps is not None and int(warmup_steps) > budget[first] > 0:
-            warnings.warn(f"warmup_steps={warmup_steps} exceeds max_steps[{first!r}]={budget[first]}: the {first} "
-                          f"stage runs {budget[first]} discriminator warm-up steps and no adversarial ones (its "
-                          f"generator is not trained); raise max_steps[{first!r}] or lower warmup_steps.",
-                          RNAGANTrainingWarning, stacklevel=2)
+        train = training_mask(modalities, labels, train_size, seed)
+        stages = self._check_stages(budget, warmup_steps, chosen, modalities[train], labels[train])
+        adversarial = list(dict.fromkeys(m for m, _, _, _, extra in stages if extra.get("train_generator", True)))
+        every = RNAGAN_MONITOR_EVERY if monitor_realism is True else monitor_every(monitor_realism)
+        checks = realism_checks(x, modalities, labels, train, adversarial, every=every, metric=realism_metric,
+                                seed=seed) if every else {}
+        self.held_out_ = [str(n) for n in self.adata.obs_names[~train]]
         logger.info("%s", self.training_plan(budget, warmup_steps=warmup_steps, batch_size=batch_size))
         last: dict[str, str] = {}  # modality -> its last stage in this call (whose weights the model keeps)
         for modality, name, n_batches, epochs, extra in stages:
-            rows = np.flatnonzero(modalities == modality)
+            rows = np.flatnonzero((modalities == modality) & train)
             pathways = self.module.features.pathways
             pathways.freeze("learned") if modality == "bulk" else pathways.unfreeze("learned")
             data = EpisodeBatches(x.take(rows), groups[rows], n_refs=n_refs, n_batches=n_batches,
                                   batch_size=batch_size, seed=seed + len(self.steps_))
             plan = RNAGANTrainingPlan(self.module, **{**(plan_kwargs or {}), **extra})
             guard = self._run_stage(name, plan, data, rows, epochs, accelerator, devices, seed,
-                                    dict(trainer_kwargs))
+                                    dict(trainer_kwargs), checks.get(modality) if name == modality else None)
             last[modality] = name
             n_steps = guard.kept_step if guard.diverged else data.n_batches * epochs  # steps behind the weights
             if n_steps:

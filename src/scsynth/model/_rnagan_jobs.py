@@ -126,6 +126,8 @@ class GenerateEmbedMixin:
         modalities = self._modalities(self.adata)
         labels = self.adata.obs[self.labels_key].astype(str).to_numpy()
         members = np.flatnonzero((labels == group) & (modalities == modality))
+        if getattr(self, "held_out_", None):  # samples held out of training stay out of the reference sets
+            members = members[~np.isin(self.adata.obs_names[members], self.held_out_)]
         ref_x = self._network_input(self.adata[members])
         picks = draw_sets(rng, np.arange(len(members)), n_obs, n_refs)
         gen = torch.Generator().manual_seed(seed)

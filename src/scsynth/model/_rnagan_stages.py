@@ -6,15 +6,17 @@ import ctypes
 import gc
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from .._constants import REALISM_KEY
 from .._deprecation import warn_renamed
 from ..train import DivergenceGuard, TrajectoryDataModule
 from ..train._progress import BatchProgressBar
-from ._rnagan_inputs import CHANCE_ACCURACY, DEFAULT_STEPS, MODALITIES, MODALITY_WORDS
+from ._rnagan_inputs import CHANCE_ACCURACY, DEFAULT_STEPS, MODALITIES, MODALITY_WORDS, RNAGANTrainingWarning
 
 #: epoch metrics shown next to RNAGAN's progress bars
 BAR_METRICS = {"episode_accuracy_train": "accuracy", "discriminator_loss_train": "d_loss",
@@ -140,6 +142,33 @@ class StagesMixin:
         return (f"RNAGAN plan: {head}" + (f": {'; '.join(notes)}" if notes else "")
                 + f"; {body}" + (f", of {batch_size} episodes each." if parts else "."))
 
+    def _check_stages(self, budget: dict[str, int], warmup_steps: int | None, chosen: set, modalities: np.ndarray,
+                      labels: np.ndarray) -> list[tuple]:
+        """:meth:`_stages` of :meth:`train`, with its warnings (``modalities``, ``labels``: training samples'); raises
+        when nothing would train."""
+        for mod in MODALITIES:
+            sizes = pd.Series(labels[modalities == mod]).value_counts()
+            if (sizes < 2).any():
+                warnings.warn(f"{mod} groups with a single training sample take no part in training (no reference "
+                              f"set can be drawn for them): {sorted(sizes.index[sizes < 2])}.", stacklevel=3)
+        stages = self._stages(budget, warmup_steps)
+        if not stages:
+            raise ValueError(f"Nothing to train: no modality has both samples and steps (budgets {budget}, "
+                             f"modalities present: {sorted(set(modalities))}).")
+        for mod in MODALITIES:  # a budget the user chose for data that are not there: say so
+            if mod in chosen and budget[mod] > 0 and not (modalities == mod).any():
+                runs = " and ".join(f"max_steps[{m!r}]" for m in dict.fromkeys(s[0] for s in stages))
+                warnings.warn(f"max_steps[{mod!r}]={budget[mod]} is ignored: the data hold no "
+                              f"{MODALITY_WORDS[mod]} samples. The stage that runs is budgeted by {runs}.",
+                              RNAGANTrainingWarning, stacklevel=3)
+        first = stages[0][0]
+        if warmup_steps is not None and int(warmup_steps) > budget[first] > 0:
+            warnings.warn(f"warmup_steps={warmup_steps} exceeds max_steps[{first!r}]={budget[first]}: the {first} "
+                          f"stage runs {budget[first]} discriminator warm-up steps and no adversarial ones (its "
+                          f"generator is not trained); raise max_steps[{first!r}] or lower warmup_steps.",
+                          RNAGANTrainingWarning, stacklevel=3)
+        return stages
+
     def _chance_message(self, modality: str, name: str, steps: int, plan_kwargs: dict | None) -> str:
         """What a stage that ended at chance means and what to do, for :meth:`train`'s warning."""
         lr = float((plan_kwargs or {}).get("lr_discriminator", 1e-3))
@@ -156,7 +185,7 @@ class StagesMixin:
         )
 
     def _run_stage(self, name, plan, data, rows, max_epochs, accelerator, devices, seed,
-                   trainer_kwargs) -> DivergenceGuard:
+                   trainer_kwargs, realism=None) -> DivergenceGuard:
         from ..train import BestStateTracker
 
         # adversarial training can leave the discriminator in a worse state than it reached (a late collapse
@@ -174,6 +203,10 @@ class StagesMixin:
         module = TrajectoryDataModule(data, None, train_idx=rows, val_idx=np.array([], dtype=int),
                                       test_idx=np.array([], dtype=int))
         callbacks = [*(trainer_kwargs.pop("callbacks", None) or []), best, guard]  # the user's (from train())
+        if realism is not None:
+            callbacks.append(realism)
+            trainer_kwargs["history_extras"] = lambda: {REALISM_KEY: realism.frame()}
+        rows_before = len(self.histories_.get(name, {}).get("episode_accuracy_train", ()))
         self.run_training(name, training_plan=plan, data_splitter=module, max_epochs=max_epochs, seed=seed,
                           accelerator=accelerator, devices=devices, progress_bar=bar, callbacks=callbacks,
                           limit_val_batches=0, **trainer_kwargs)
@@ -185,4 +218,22 @@ class StagesMixin:
             self.best_epochs_[name] = int(best.epoch)
             self.episode_accuracy_[name] = float(best.best)
             self.at_chance_[name] = bool(best.best < CHANCE_ACCURACY)
+        if realism is not None and not guard.diverged:
+            self._keep_realism_best(name, realism, rows_before)
         return guard
+
+    def _keep_realism_best(self, name: str, realism, rows_before: int) -> None:
+        """File a stage's best realism check; with its weights restored, the kept row is the check's."""
+        if realism.best_step is None:
+            return
+        self.realism_best_[name] = {
+            "metric": realism.metric, "generator_step": int(realism.best_step), "value": float(realism.best_value),
+            "control": float(realism.control_), "every": int(realism.every), "restored": bool(realism.restored)}
+        if not realism.restored:
+            return
+        self.module.load_state_dict(realism.best_state)  # the callback restored it; the accuracy row's came after
+        epoch = next(e for e, step, _ in realism.records if step == realism.best_step)
+        accuracy = np.ravel(self.histories_[name]["episode_accuracy_train"].to_numpy())
+        self.best_epochs_[name] = int(epoch)
+        self.episode_accuracy_[name] = float(accuracy[min(rows_before + epoch, len(accuracy) - 1)])
+        self.at_chance_[name] = bool(self.episode_accuracy_[name] < CHANCE_ACCURACY)

@@ -42,7 +42,7 @@ def realism_curve(
     ----------
     model
         A model trained with ``monitor_realism`` (:class:`~scsynth.model.ScGAN`, :class:`~scsynth.model.GRouNdGAN`,
-        :class:`~scsynth.model.GeneSys`).
+        :class:`~scsynth.model.GeneSys`, :class:`~scsynth.model.RNAGAN`: its adversarial stages ``"sc"``, ``"bulk"``).
     stage
         Training stage (a key of ``model.histories_``, e.g. GRouNdGAN's ``"controller"``); ``None``: the
         latest stage with realism checks.

@@ -9,6 +9,7 @@ from ._groundgan_plan import GROUNDGAN_HISTORY_KEYS, GRouNdGANTrainingPlan
 from ._progress import EpochProgressBar, GeneratorStepProgressBar
 from ._realism_checkpoint import REALISM_KEY, RealismCheckpoint
 from ._rnagan_plan import RNAGAN_HISTORY_KEYS, RNAGANTrainingPlan
+from ._sample_realism import SampleRealismCheckpoint
 from ._trajectory_data import TrajectoryBatches, TrajectoryDataModule
 from ._trajectory_realism import TrajectoryRealismCheckpoint
 from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
@@ -28,6 +29,7 @@ __all__ = [
     "RNAGANTrainingPlan",
     "RNAGAN_HISTORY_KEYS",
     "GeneratorStepProgressBar",
+    "SampleRealismCheckpoint",
     "TrajectoryBatches",
     "TrainingDivergedError",
     "TrajectoryDataModule",

@@ -132,5 +132,9 @@ class BatchProgressBar(GeneratorStepProgressBar):
             return
         metrics = {short: f"{float(trainer.callback_metrics[k]):.3g}" for k, short in self._keys.items()
                    if k in trainer.callback_metrics}
+        for callback in trainer.callbacks:  # e.g. the realism checks
+            postfix = getattr(callback, "progress_postfix", None)
+            if callable(postfix):
+                metrics.update(postfix())
         if metrics:
             self._bar.set_postfix(metrics, refresh=False)

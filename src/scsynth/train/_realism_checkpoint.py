@@ -135,13 +135,17 @@ class RealismCheckpoint(lightning.Callback):
         """Fit the scorer on the real cells and score the control (done once, at the start of training)."""
         outputs, x_val = self._real(module, self.validation)
         x_ref = None if self.reference is None else self._real(module, self.reference)[1]
-        self.scorer = RealismScorer(x_val, reference=x_ref, metric=self.metric, seed=self.seed, **self.scorer_kwargs)
         self._inputs = (self.validation, outputs)
+        self.fit_scorer(x_val, x_ref)
+        self.reference = None  # only needed to fit the scorer: free its memory for the rest of training
+
+    def fit_scorer(self, x_val: np.ndarray, x_ref: np.ndarray | None) -> None:
+        """Fit the scorer on validation (and reference) cells; score as many reference cells as the control."""
+        self.scorer = RealismScorer(x_val, reference=x_ref, metric=self.metric, seed=self.seed, **self.scorer_kwargs)
         if x_ref is not None and len(x_ref) >= 10:
             # a random subset: the cells of an AnnData are often sorted by label
             pick = np.random.default_rng(self.seed).permutation(len(x_ref))[: len(x_val)]
             self.control_ = float(self.scorer(x_ref[pick]))
-        self.reference = None  # only needed to fit the scorer: free its memory for the rest of training
 
     @torch.no_grad()
     def generate(self, module: torch.nn.Module) -> np.ndarray:
@@ -170,12 +174,17 @@ class RealismCheckpoint(lightning.Callback):
         """Generator steps so far (what ``every`` counts)."""
         return int(getattr(plan, "generator_steps", 0))
 
+    #: whether a check keeps the whole module's weights (a VAE, or a generator sharing layers) or the generator's
+    whole_module = False
+
     def _snapshot(self, module: torch.nn.Module) -> Any:
-        """CPU copy of the weights a check keeps (the generator's)."""
+        """CPU copy of the weights a check keeps (the generator's, or the whole module's)."""
+        if self.whole_module:
+            return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
         return generator_state(module)
 
     def _restore(self, module: torch.nn.Module, state: Any) -> None:
-        load_generator_state(module, state)
+        module.load_state_dict(state) if self.whole_module else load_generator_state(module, state)
 
     def frame(self) -> pd.DataFrame:
         """The checks as a history entry: ``realism_validation`` and ``generator_step``, indexed by epoch."""

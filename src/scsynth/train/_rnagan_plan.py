@@ -129,6 +129,8 @@ class RNAGANTrainingPlan(TrainingPlan):
         self.train_generator = train_generator
         self.adversarial_weight, self.mmd_weight = float(adversarial_weight), float(mmd_weight)
         self.automatic_optimization = False
+        #: generator updates so far (what the realism checks of ``train(monitor_realism=...)`` count)
+        self.generator_steps = 0
 
     def on_fit_start(self) -> None:
         self.networks.train()  # a loaded or previously trained model is in eval mode
@@ -184,6 +186,7 @@ class RNAGANTrainingPlan(TrainingPlan):
             opt_g.zero_grad()
             self.manual_backward(loss_g)
             opt_g.step()
+            self.generator_steps += 1
             self.log("generator_loss_train", loss_g.detach(), on_step=False, on_epoch=True, batch_size=n)
             losses["generator_loss"] = loss_g.detach()
         return losses  # checked for NaN/inf by DivergenceGuard

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from scvi.distributions import NegativeBinomial
 
-from ..metrics import RealismScorer
 from ._realism_checkpoint import RealismCheckpoint, seeded_eval
 
 
@@ -71,12 +70,10 @@ class TrajectoryRealismCheckpoint(RealismCheckpoint):
         self.counts = bool(counts)
         self.library = torch.as_tensor(self.x_validation.sum(1))
 
+    whole_module = True  # see the class description
+
     def setup_scorer(self, module: torch.nn.Module) -> None:
-        self.scorer = RealismScorer(self.x_validation, reference=self.x_reference, metric=self.metric,
-                                    seed=self.seed, **self.scorer_kwargs)
-        if self.x_reference is not None and len(self.x_reference) >= 10:
-            pick = np.random.default_rng(self.seed).permutation(len(self.x_reference))[: len(self.x_validation)]
-            self.control_ = float(self.scorer(self.x_reference[pick]))
+        self.fit_scorer(self.x_validation, self.x_reference)
         self.x_reference = None  # only needed to fit the scorer
 
     @torch.no_grad()
@@ -95,8 +92,3 @@ class TrajectoryRealismCheckpoint(RealismCheckpoint):
     def _steps(self, trainer, plan) -> int:
         return int(trainer.global_step)  # every optimiser step updates the decoder
 
-    def _snapshot(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-    def _restore(self, module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-        module.load_state_dict(state)
