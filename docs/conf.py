@@ -207,6 +207,10 @@ def _copy_benchmark_tables() -> None:
         "--out realism_20min_groundgan_controller")
     tables["realism_20min_rnagan"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
+    tables["realism_rnagan_checkpoint"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN 'RNAGAN realism checkpoint' "
+        "--variant 'RNAGAN realism checkpoint' RNAGAN '{\"train_size\": 0.8, \"monitor_realism\": true}' "
+        "--out realism_rnagan_checkpoint")
     tables["realism_current"] = "python benchmarks/realism_current.py"
     for name, command in tables.items():
         src = results / f"{name}.md"
