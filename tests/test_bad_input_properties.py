@@ -367,3 +367,27 @@ def test_plots_reject_bad_data(entry):
             plt.close("all")
 
     check()
+
+
+TRAIN_OPTIONS = {
+    # RNAGAN.train option: bad values (all rejected before any training step)
+    "train_size": st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.000001), st.just(np.nan),
+                            st.text(max_size=3), st.none(), st.booleans()),
+    "monitor_realism": st.one_of(st.integers(-5, -1), st.floats(allow_nan=True), st.text(min_size=1, max_size=3)),
+}
+
+
+@pytest.mark.parametrize("option", list(TRAIN_OPTIONS))
+def test_rnagan_train_rejects_bad_realism_options(trained_rnagan, option):
+    model = trained_rnagan[0]
+    steps = dict(model.steps_)
+
+    @SETTINGS
+    @given(TRAIN_OPTIONS[option])
+    def check(value):
+        kwargs = {option: value, **({"train_size": 0.8} if option == "monitor_realism" else {})}
+        _rejects(lambda v: model.train(max_steps=2, enable_progress_bar=False, **kwargs), value, {},
+                 f"RNAGAN.train({option}={value!r})")
+
+    check()
+    assert model.steps_ == steps  # nothing trained
