@@ -31,6 +31,7 @@ CURRENT = [
     ("realism_groundgan_controller_noise", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_20min_groundgan_controller", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_genesys_calibration", "GeneSys", "GeneSys"),
+    ("realism_20min_genesys", "GeneSys", "GeneSys"),
     ("realism", "RNAGAN", "RNAGAN"),
     ("realism_20min_rnagan", "RNAGAN", "RNAGAN"),
     ("realism", "NB-copula", "NB-copula"),

@@ -207,6 +207,8 @@ def _copy_benchmark_tables() -> None:
         "--out realism_20min_groundgan_controller")
     tables["realism_20min_rnagan"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
+    tables["realism_20min_genesys"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets myoblast --models GeneSys --out realism_20min_genesys")
     tables["realism_rnagan_checkpoint"] = (
         "python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN 'RNAGAN realism checkpoint' "
         "--variant 'RNAGAN realism checkpoint' RNAGAN '{\"train_size\": 0.8, \"monitor_realism\": true}' "
