@@ -13,17 +13,7 @@ from scsynth.nn import PathwayLinear
 from scsynth.train import SampleRealismCheckpoint
 
 from ..conftest import GENE_SETS, SMALL_RG, rnagan_samples
-
-
-class WeightRecorder(scsynth.train.BestStateTracker):
-    """The module's weights after every training batch (of every stage)."""
-
-    def __init__(self):
-        super().__init__("episode_accuracy_train")
-        self.steps = []
-
-    def on_train_batch_end(self, trainer, plan, outputs, batch, batch_idx):
-        self.steps.append({k: v.detach().clone() for k, v in plan.module.state_dict().items()})
+from .test_trajectory_realism import WeightRecorder  # the module's weights after every batch (of every stage)
 
 
 def _model(train_size=0.8):
