@@ -35,8 +35,8 @@ CURRENT = [
     ("realism", "RNAGAN", "RNAGAN"),
     ("realism_20min_rnagan", "RNAGAN", "RNAGAN"),
     ("realism", "NB-copula", "NB-copula"),
-    ("realism", "scVI prior", "scVI prior"),
-    ("realism", "scVI posterior predictive", "scVI posterior predictive"),
+    ("realism_scvi", "scVI prior", "scVI prior"),
+    ("realism_scvi", "scVI posterior predictive", "scVI posterior predictive"),
 ]
 
 

@@ -213,6 +213,9 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN 'RNAGAN realism checkpoint' "
         "--variant 'RNAGAN realism checkpoint' RNAGAN '{\"train_size\": 0.8, \"monitor_realism\": true}' "
         "--out realism_rnagan_checkpoint")
+    tables["realism_scvi"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'scVI prior' "
+        "'scVI posterior predictive' --out realism_scvi")
     tables["realism_current"] = "python benchmarks/realism_current.py"
     for name, command in tables.items():
         src = results / f"{name}.md"
