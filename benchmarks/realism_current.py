@@ -28,6 +28,7 @@ CURRENT = [
     ("realism_20min", "cscGAN", "cscGAN"),
     ("realism_groundgan_split", "GRouNdGAN, half on stage 2", "GRouNdGAN"),
     ("realism_20min", "GRouNdGAN", "GRouNdGAN"),
+    ("realism_20min_groundgan_immune", "GRouNdGAN", "GRouNdGAN"),
     ("realism_groundgan_controller_noise", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_20min_groundgan_controller", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_genesys_calibration", "GeneSys", "GeneSys"),

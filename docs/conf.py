@@ -206,6 +206,9 @@ def _copy_benchmark_tables() -> None:
         "--variant 'GRouNdGAN controller noise' GRouNdGAN '{\"target_noise\": \"controller\"}' "
         "--out realism_20min_groundgan_controller")
     tables["realism_20min_rnagan"] = (
+    tables["realism_20min_groundgan_immune"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets immune_559 --models GRouNdGAN "
+        "--out realism_20min_groundgan_immune")
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
     tables["realism_20min_genesys"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets myoblast --models GeneSys --out realism_20min_genesys")
