@@ -154,7 +154,8 @@ def _copy_benchmark_tables() -> None:
     results = HERE.parent / "benchmarks" / "results"
     # table -> the command that writes it
     tables = {name: f"python benchmarks/{name}.py" for name in
-              ("groundgan_speed", "groundgan_grn", "groundgan_realism", "genesys", "rnagan", "rnagan_realism")}
+              ("groundgan_speed", "groundgan_grn", "groundgan_realism", "groundgan_perturb_speed", "genesys", "rnagan",
+               "rnagan_realism")}
     tables["genesys_realism"] = "python benchmarks/genesys.py --part realism"
     tables["groundgan_grn_fidelity"] = "python benchmarks/groundgan_grn.py --only-fidelity"
     tables["groundgan_grn_fidelity_tf_input"] = ("python benchmarks/groundgan_grn.py --only-fidelity --objectives "
@@ -205,10 +206,10 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced --models 'GRouNdGAN controller noise' "
         "--variant 'GRouNdGAN controller noise' GRouNdGAN '{\"target_noise\": \"controller\"}' "
         "--out realism_20min_groundgan_controller")
-    tables["realism_20min_rnagan"] = (
     tables["realism_20min_groundgan_immune"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets immune_559 --models GRouNdGAN "
         "--out realism_20min_groundgan_immune")
+    tables["realism_20min_rnagan"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
     tables["realism_20min_genesys"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets myoblast --models GeneSys --out realism_20min_genesys")

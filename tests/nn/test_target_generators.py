@@ -136,6 +136,30 @@ def test_float32_matches_the_unchunked_formulation():
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("single_group", [False, True])
+def test_subset_computes_the_chosen_columns_of_the_full_model(single_group):
+    # the counterfactual's quantile draws run the moved targets only: each column as the full model's
+    torch.manual_seed(0)
+    n_tfs, n_targets, batch = 6, 23, 40
+    gen = TargetGenerators(_regulators(3, n_tfs, n_targets, single_group), n_tfs, width=2, depth=2).double()
+    with torch.no_grad():
+        gen.output_scale.uniform_(0.5, 3.0)
+        for group in gen.groups:
+            for norm in group.norms:
+                norm.weight.uniform_(-1.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+                norm.running_mean.normal_(), norm.running_var.uniform_(0.5, 2.0)
+    gen.eval()
+    tf, noise = torch.rand(batch, n_tfs, dtype=torch.float64) * 5, torch.randn(batch, n_targets, 1, dtype=torch.float64)
+    full = gen(tf, noise)
+    for targets in ([0], [3, 4, 17, 22], list(range(n_targets)), [5, 9]):
+        sub = gen.subset(targets)
+        assert not sub.training and sub.n_targets == len(targets)
+        assert [list(r) for r in sub.regulators()] == [list(gen.regulators()[g]) for g in targets]
+        with torch.no_grad():
+            out = sub(tf, noise[:, targets])
+        torch.testing.assert_close(out, full[:, targets], rtol=1e-12, atol=1e-12)
+
+
 STATS = ("weight", "bias", "running_mean", "running_var")
 
 

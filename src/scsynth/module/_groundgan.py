@@ -310,15 +310,19 @@ class GRouNdGANModule(BaseModuleClass):
                 return raw.cpu()
             uniforms = torch.full_like(targets, 0.5) if uniforms is None else uniforms.to(targets)
             grid = cq.noise_grid(n_quantiles, self.noise_per_gene)
+            # the draws of the targets that move only (a knockout's targets are a few of all): their generators alone
+            cols = moved.any(0).nonzero().squeeze(1)
+            draw = self.target_generators.subset(cols)
             shifted = []
             for a in range(0, len(old), chunk):
-                before, after = (cq.sorted_draws(self.target_generators, self.generator_input(t[a : a + chunk]), grid,
-                                                 self.n_targets) for t in (old, new))
-                levels = cq.quantile_levels(before, targets[a : a + chunk], uniforms[a : a + chunk])
+                y = targets[a : a + chunk, cols]
+                before, after = (cq.sorted_draws(draw, self.generator_input(t[a : a + chunk]), grid, len(cols))
+                                 for t in (old, new))
+                levels = cq.quantile_levels(before, y, uniforms[a : a + chunk, cols])
                 shift = cq.quantile_at(after, levels) - cq.quantile_at(before, levels)
-                shifted.append((targets[a : a + chunk] + shift).clamp_min(0))
+                shifted.append((y + shift).clamp_min(0))
             shifted = torch.cat(shifted)
-            raw[:, self.target_positions] = torch.where(moved, shifted, targets)
+            raw[:, self.target_positions[cols]] = torch.where(moved[:, cols], shifted, targets[:, cols])
             return raw.cpu()
         finally:
             self.train(was_training)
