@@ -20,11 +20,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, write_json, write_markdown
 from realism import HEADLINE, RESULTS, budget_label, figure, headline, load_runs, summarize
 
-#: (results file, model in that file, model in this table); every dataset and budget of that model is taken
+#: (results file, model in that file, model in this table[, datasets]); every budget of that model is taken, and every
+#: dataset unless the fourth entry names some
 CURRENT = [
-    ("realism_groundgan_calibration", "ScGAN", "ScGAN"),
+    ("realism_groundgan_calibration", "ScGAN", "ScGAN", ("immune_559",)),
+    ("realism_cscgan_vs_scgan", "ScGAN", "ScGAN"),
     ("realism_scgan_20min", "ScGAN", "ScGAN"),
-    ("realism_cscgan_fast", "cscGAN", "cscGAN"),
+    ("realism_cscgan_vs_scgan", "cscGAN", "cscGAN"),
     ("realism_20min", "cscGAN", "cscGAN"),
     ("realism_groundgan_split", "GRouNdGAN, half on stage 2", "GRouNdGAN"),
     ("realism_20min", "GRouNdGAN", "GRouNdGAN"),
@@ -43,8 +45,8 @@ CURRENT = [
 
 def collect() -> list[dict]:
     runs = []
-    for source, model, name in CURRENT:
-        found = [r for r in load_runs(source) if r["model"] == model]
+    for source, model, name, *datasets in CURRENT:
+        found = [r for r in load_runs(source) if r["model"] == model and (not datasets or r["dataset"] in datasets[0])]
         if not found:
             print(f"  (no {model!r} runs in {source}.json: run realism.py for them)", flush=True)
         runs += [{**r, "model": name, "source": source} for r in found]

@@ -187,6 +187,9 @@ def _copy_benchmark_tables() -> None:
     tables["realism_scgan_20min"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets pbmc68k_reduced immune_559 --models ScGAN "
         "--out realism_scgan_20min")
+    tables["realism_cscgan_vs_scgan"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models ScGAN cscGAN "
+        "--out realism_cscgan_vs_scgan")
     tables["realism_cscgan_fast"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
     tables["realism_groundgan_controller_noise"] = (
