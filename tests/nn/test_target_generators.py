@@ -158,6 +158,9 @@ def test_subset_computes_the_chosen_columns_of_the_full_model(single_group):
         with torch.no_grad():
             out = sub(tf, noise[:, targets])
         torch.testing.assert_close(out, full[:, targets], rtol=1e-12, atol=1e-12)
+    for bad in ([], [n_targets], [-1, 2]):
+        with pytest.raises(ValueError, match=r"targets must be 1 or more indices in \[0, 23\)"):
+            gen.subset(bad)
 
 
 STATS = ("weight", "bias", "running_mean", "running_var")

@@ -314,7 +314,10 @@ class TargetGenerators(nn.Module):
         costs the chosen genes only, for work that runs a few targets many times (the counterfactual quantiles of a
         knockout's targets). Weights and BatchNorm state are copied; the module is for inference.
         """
-        targets = torch.as_tensor(targets, dtype=torch.long).cpu()
+        targets = torch.as_tensor(targets, dtype=torch.long).cpu().reshape(-1)
+        if not len(targets) or targets.min() < 0 or targets.max() >= self.n_targets:
+            raise ValueError(f"TargetGenerators.subset: targets must be 1 or more indices in [0, {self.n_targets}); "
+                             f"got {targets.tolist()[:10]}.")
         regulators = self.regulators()
         sub = TargetGenerators([regulators[g] for g in targets.tolist()], self.n_tfs, width=self.width,
                                depth=self.depth, noise_per_gene=self.noise_per_gene, min_hidden=self.min_hidden)
