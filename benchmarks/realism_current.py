@@ -33,6 +33,7 @@ CURRENT = [
     ("realism_20min_groundgan_immune", "GRouNdGAN", "GRouNdGAN"),
     ("realism_groundgan_controller_noise", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_20min_groundgan_controller", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
+    ("realism_20min_groundgan_controller_immune", "GRouNdGAN controller noise", "GRouNdGAN, target_noise='controller'"),
     ("realism_genesys_calibration", "GeneSys", "GeneSys"),
     ("realism_20min_genesys", "GeneSys", "GeneSys"),
     ("realism", "RNAGAN", "RNAGAN"),
