@@ -17,7 +17,7 @@ of all folds (85) are then scored together by ``realism.py``'s scoring (:func:`s
 control is two halves of the 85 real samples).
 
 Genes: each fold keeps the 2000 most variable genes of *its own* training samples (as ``realism.py``: no
-held-out sample chooses genes); the pooled scores use the genes every fold kept (about 1800).
+held-out sample chooses genes); the pooled scores use the genes every fold kept (about 1400 of 2000).
 
 Writes ``benchmarks/results/<out>.json/.md/.png`` (default ``realism_crossfit``), rows keyed by (model, budget,
 seed) with ``folds`` recorded; ``train_seconds`` is the median over folds.

@@ -212,6 +212,10 @@ def _copy_benchmark_tables() -> None:
     tables["realism_20min_groundgan_immune"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets immune_559 --models GRouNdGAN "
         "--out realism_20min_groundgan_immune")
+    tables["realism_20min_groundgan_controller_immune"] = (
+        "python benchmarks/realism.py --budgets 1200 --datasets immune_559 --models 'GRouNdGAN controller noise' "
+        "--variant 'GRouNdGAN controller noise' GRouNdGAN '{\"target_noise\": \"controller\"}' "
+        "--out realism_20min_groundgan_controller_immune")
     tables["realism_20min_rnagan"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
     tables["realism_20min_genesys"] = (
@@ -220,6 +224,10 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN 'RNAGAN realism checkpoint' "
         "--variant 'RNAGAN realism checkpoint' RNAGAN '{\"train_size\": 0.8, \"monitor_realism\": true}' "
         "--out realism_rnagan_checkpoint")
+    tables["realism_crossfit"] = (
+        "python benchmarks/realism_crossfit.py --models RNAGAN NB-copula; python benchmarks/realism_crossfit.py "
+        "--models 'RNAGAN realism checkpoint' --variant 'RNAGAN realism checkpoint' RNAGAN "
+        "'{\"train_size\": 0.8, \"monitor_realism\": true}'")
     tables["realism_scvi"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'scVI prior' "
         "'scVI posterior predictive' --out realism_scvi")
