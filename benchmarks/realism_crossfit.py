@@ -3,6 +3,8 @@
 Usage::
 
     python benchmarks/realism_crossfit.py                    # GEUVADIS, 240 s, 3 folds, seeds 0 1 2, RNAGAN + peer
+    python benchmarks/realism_crossfit.py --models "RNAGAN, no calibration" \\
+        --variant "RNAGAN, no calibration" RNAGAN '{"calibrate_marginals": false}'
     python benchmarks/realism_crossfit.py --models RNAGAN "RNAGAN realism checkpoint" NB-copula \\
         --variant "RNAGAN realism checkpoint" RNAGAN '{"train_size": 0.8, "monitor_realism": true}'
     python benchmarks/realism_crossfit.py --quick            # 10 s budgets, seed 0, 2 folds (checks the script)

@@ -4,6 +4,8 @@ Usage::
 
     python benchmarks/rnagan_realism.py                          # GEUVADIS sex + pbmc68k_reduced, 3 seeds
     python benchmarks/rnagan_realism.py --dataset geuvadis --label "fm 1" --plan '{"feature_matching": 1}'
+    python benchmarks/rnagan_realism.py --dataset pbmc --sc-steps 500 --label "no calibration, 500 steps" \\
+        --train '{"calibrate_marginals": false}'               # an RNAGAN.train option off (before / after rows)
     python benchmarks/rnagan_realism.py --quick                  # a few steps, 1 seed (checks the script)
 
 **geuvadis** — the GEUVADIS lymphoblastoid lines (:func:`scsynth.data.geuvadis_lcl`, 85 samples, groups: sex),
@@ -89,7 +91,7 @@ def marker_rows(train, held, gen, key: str, *, min_cells: int = 3) -> list[dict]
 
 
 def train_model(train: anndata.AnnData, key: str, modality: str, steps: int, batch_size: int, seed: int,
-                plan: dict, arch: dict) -> RNAGAN:
+                plan: dict, arch: dict, **train_kwargs) -> RNAGAN:
     train = train.copy()
     if modality == "bulk":
         RNAGAN.setup_anndata(train, labels_key=key, modality="bulk")
@@ -97,7 +99,7 @@ def train_model(train: anndata.AnnData, key: str, modality: str, steps: int, bat
         RNAGAN.setup_anndata(train, labels_key=key, is_count_data=False)
     model = RNAGAN(train, gene_sets="hallmark", **arch)
     model.train(max_steps={"sc": 0, "bulk": 0, modality: steps}, batch_size=batch_size, seed=seed,
-                plan_kwargs=plan or None, enable_progress_bar=False)
+                plan_kwargs=plan or None, enable_progress_bar=False, **train_kwargs)
     return model
 
 
@@ -134,7 +136,8 @@ def splits(dataset: str, labels: np.ndarray, folds: int, seed: int):
     return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 
-def one_seed(dataset: str, steps: int, folds: int, seed: int, plan: dict, arch: dict, repeats: int) -> dict:
+def one_seed(dataset: str, steps: int, folds: int, seed: int, plan: dict, arch: dict, repeats: int,
+             train_kwargs: dict | None = None) -> dict:
     if dataset == "geuvadis":
         adata, key, modality, batch = bulk_data(), "sex", "bulk", 32
     else:
@@ -144,7 +147,7 @@ def one_seed(dataset: str, steps: int, folds: int, seed: int, plan: dict, arch: 
     for k, (tr, te) in enumerate(splits(dataset, labels, folds, seed)):
         train, test = adata[tr].copy(), adata[te].copy()
         start = time.perf_counter()
-        model = train_model(train, key, modality, steps, batch, seed + k, plan, arch)
+        model = train_model(train, key, modality, steps, batch, seed + k, plan, arch, **(train_kwargs or {}))
         seconds.append(time.perf_counter() - start)
         gen = generate_like(model, test, key, modality, seed + 100 * k)
         rows += [{**r, "fold": k} for r in marker_rows(train, test, gen, key)]
@@ -183,6 +186,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=2, help="cross-fitting folds on GEUVADIS")
     parser.add_argument("--plan", default="{}", help="plan_kwargs as JSON (an ablation)")
     parser.add_argument("--arch", default="{}", help="RNAGAN(...) options as JSON (an ablation)")
+    parser.add_argument("--train", default="{}", help="more RNAGAN.train options as JSON (e.g. calibrate_marginals)")
     parser.add_argument("--label", default="defaults", help="name of this configuration in the table")
     parser.add_argument("--repeats", type=int, default=3, help="realism resamplings")
     parser.add_argument("--quick", action="store_true", help="few steps, one seed (checks the script)")
@@ -192,7 +196,7 @@ def main() -> None:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     scsynth.settings.verbosity = "warning"
-    plan, arch = json.loads(args.plan), json.loads(args.arch)
+    plan, arch, train = json.loads(args.plan), json.loads(args.arch), json.loads(args.train)
     name = "rnagan_realism_quick" if args.quick else "rnagan_realism"
     previous = RESULTS / f"{name}.json"
     results = {}
@@ -201,10 +205,11 @@ def main() -> None:
         runs = []
         for seed in args.seeds:
             scsynth.settings.seed = seed
-            runs.append(one_seed(dataset, steps, args.folds, seed, plan, arch, args.repeats))
+            runs.append(one_seed(dataset, steps, args.folds, seed, plan, arch, args.repeats, train))
             print({k: v for k, v in runs[-1].items() if k != "markers"}, flush=True)
         results[f"{args.label} | {dataset}"] = {
-            "summary": summarise(args.label, dataset, steps, runs), "plan": plan, "arch": arch, "folds": args.folds,
+            "summary": summarise(args.label, dataset, steps, runs), "plan": plan, "arch": arch, "train": train,
+            "folds": args.folds,
             "runs": runs, "machine": machine()}
     # read just before writing: other configurations may have been run meanwhile
     payload = json.loads(previous.read_text()) if previous.is_file() else {"configs": {}}

@@ -374,6 +374,7 @@ TRAIN_OPTIONS = {
     "train_size": st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.000001), st.just(np.nan),
                             st.text(max_size=3), st.none(), st.booleans()),
     "monitor_realism": st.one_of(st.integers(-5, -1), st.floats(allow_nan=True), st.text(min_size=1, max_size=3)),
+    "calibrate_marginals": st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=3)),
 }
 
 

@@ -27,7 +27,8 @@ def test_train_rnagan_stratify_and_generate(tmp_path, capsys):
                  str(tmp_path / "m"), *FAST]) == 0
     out = capsys.readouterr().out
     assert "4 gene sets" in out and "Saved RNAGAN (sc_warmup: 20 steps, sc: 20 steps; episode accuracy of the kept weights" in out
-    assert RNAGAN.load(tmp_path / "m").gene_sets.n_sets == 4
+    loaded = RNAGAN.load(tmp_path / "m")
+    assert loaded.gene_sets.n_sets == 4 and loaded.module.marginals.is_fitted  # calibrated by default
 
     # references from a column of the input: labelled samples are the references, the rest are scored
     new = _samples(seed=4)
@@ -87,7 +88,7 @@ def test_train_rnagan_prints_its_plan_and_a_chance_warning(tmp_path, capsys):
         warnings.simplefilter("always")
         assert main(["train", "rnagan", str(data), "--labels-key", "group", "--gene-sets", str(gmt), "--modality",
                      "bulk", "--sc-steps", "200", "--bulk-steps", "4", "--batch-size", "16", "--n-learned", "2",
-                     "--out", str(tmp_path / "m")]) == 0
+                     "--no-calibration", "--out", str(tmp_path / "m")]) == 0
     captured = capsys.readouterr()
     assert ("RNAGAN plan: bulk only: --sc-steps ignored (no single-cell samples); bulk stage: 2 discriminator "
             "warm-up + 2 adversarial steps, of 16 episodes each.") in captured.out
@@ -96,3 +97,4 @@ def test_train_rnagan_prints_its_plan_and_a_chance_warning(tmp_path, capsys):
     assert "RNAGAN bulk adversarial" in captured.err and "UserWarning" not in captured.err
     assert not [w for w in caught if "RNAGAN" in type(w.message).__name__]
     assert captured.out.count("RNAGAN plan") == 1 and "RNAGAN plan" not in captured.err
+    assert not RNAGAN.load(tmp_path / "m").module.marginals.is_fitted  # --no-calibration: 10 samples a group would be

@@ -65,6 +65,22 @@ def test_unfitted_groups_and_sparse_genes_are_unchanged():
     torch.testing.assert_close(calibration(x, groups), x)
 
 
+def test_min_data_positive_zero_maps_genes_the_data_hardly_express():
+    rng = np.random.default_rng(2)
+    data = _sample(rng, 40, [0.2, 1.0, 1.0])  # gene 1: never positive; gene 2: positive once (below)
+    data[7, 2] = 5.0
+    model = _sample(rng, 400, [0.0, 0.0, 0.0], lognormal=True)
+    default, every = MarginalCalibration(3), MarginalCalibration(3)
+    default.fit(model, data)
+    every.fit(model, data, min_data_positive=0)
+    assert default.active.tolist() == [[1, 0, 0]] and every.active.tolist() == [[1, 1, 1]]
+    new = torch.as_tensor(_sample(rng, 400, [0.0, 0.0, 0.0], lognormal=True))
+    out = every(new, uniforms=torch.rand(new.shape)).numpy()
+    assert (out[:, 1] == 0).all()  # never expressed in the data: 0
+    assert set(np.unique(out[:, 2])) <= {0.0, 5.0} and 0 < (out[:, 2] == 5.0).mean() < 0.1  # about 1 in 40
+    torch.testing.assert_close(default(new)[:, 1:], new[:, 1:])  # the default leaves both as they are
+
+
 def test_fit_refuses_bad_tables():
     calibration = MarginalCalibration(3)
     good = np.ones((10, 3), np.float32)

@@ -146,7 +146,7 @@ def add_overwrite(parser: argparse.ArgumentParser, *, target: str) -> None:
 def add_no_calibration(parser: argparse.ArgumentParser) -> None:
     """``--no-calibration``: ``train(calibrate_marginals=False)``."""
     parser.add_argument("--no-calibration", dest="calibrate_marginals", action="store_false",
-                        help="keep the generator's own values: no map onto the training cells' per-gene "
+                        help="keep the generator's own values: no map onto the training data's per-gene "
                              "distributions after training (default: calibrated)")
 
 

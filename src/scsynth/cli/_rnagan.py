@@ -107,7 +107,8 @@ def train_rnagan(args: argparse.Namespace) -> None:
         warnings.simplefilter("ignore", RNAGANTrainingWarning)
         plan_log.disabled = True
         try:
-            model.train(max_steps=budget, batch_size=args.batch_size, seed=args.seed)
+            model.train(max_steps=budget, batch_size=args.batch_size, seed=args.seed,
+                        calibrate_marginals=args.calibrate_marginals)
         finally:
             plan_log.disabled = False
     model.save(args.out, overwrite=args.overwrite, save_anndata=True)  # jobs draw references from it

@@ -151,6 +151,7 @@ def _add_rnagan(train_sub: argparse._SubParsersAction) -> None:
     add_batch_size(p, default=64, unit="episodes")
     p.add_argument("--n-learned", type=non_negative_int, default=8,
                    help="learned pathways next to the gene sets (default: 8)")
+    add_no_calibration(p)
     add_seed(p)
     add_overwrite(p, target=_OUT_DIR)
     p.set_defaults(func=_rnagan.train_rnagan)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -37,10 +36,11 @@ from ._rnagan_inputs import (
     log_normalize,
 )
 from ._rnagan_jobs import GenerateEmbedMixin
+from ._rnagan_marginals import fit_rnagan_marginals, label_categories
 from ._rnagan_markers import MarkersMixin
 from ._rnagan_mudata import MuDataMixin
 from ._rnagan_realism import RNAGAN_MONITOR_EVERY, realism_checks, training_mask
-from ._rnagan_stages import StagesMixin, stage_budget
+from ._rnagan_stages import StagesMixin, renamed_step_budgets, stage_budget
 from ._rnagan_stratify import StratifyMixin
 from ._training import monitor_every
 
@@ -121,7 +121,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             pathways = PathwayLinear(matched.rows, matched.cols, n_genes=matched.n_genes, n_sets=matched.n_sets,
                                      n_learned=n_learned, seed=settings.seed)
             self.module = RNAGANNetworks(pathways, hidden=tuple(hidden), n_latent=n_latent, n_noise=n_noise,
-                                         dropout=dropout)
+                                         dropout=dropout, n_groups=len(MODALITIES) * len(label_categories(self)))
         self.var_names_ = np.asarray(matched.genes, dtype=str)
         self.gene_sets_ = matched.to_dict()
         self.pathway_names_ = pathways.output_names(list(matched.sets))
@@ -303,6 +303,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         train_size: float = 1.0,
         monitor_realism: bool | int = False,
         realism_metric: str = "mmd",
+        calibrate_marginals: bool = True,
         plan_kwargs: dict[str, Any] | None = None,
         **trainer_kwargs: Any,
     ) -> None:
@@ -352,6 +353,11 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             :func:`scsynth.pl.realism_curve`). Needs at least 10 held-out samples per modality trained.
         realism_metric
             ``"mmd"`` or ``"rf_auroc"`` (see :class:`~scsynth.metrics.RealismScorer`).
+        calibrate_marginals
+            After training, fit a per-gene map of the generator's values (before normalisation) for each
+            (modality, group) onto its training samples' distribution (:class:`~scsynth.nn.MarginalCalibration`;
+            groups with fewer than 10 training samples are left as generated) that ``generate`` applies;
+            ``False`` removes a calibration.
         plan_kwargs
             Options of :class:`~scsynth.train.RNAGANTrainingPlan`.
         **trainer_kwargs
@@ -363,14 +369,9 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             A loss or weight became NaN or infinite. Training stops, the model keeps its last finite
             weights and the message says which step and what to change (see :doc:`/reliability`).
         """
-        old = {m: trainer_kwargs.pop(f"{m}_steps") for m in MODALITIES if f"{m}_steps" in trainer_kwargs}
-        if old:
-            if max_steps is not None:
-                raise TypeError("RNAGAN.train: pass max_steps only (sc_steps/bulk_steps are its deprecated "
-                                "names), not both.")
-            warn_renamed(" / ".join(f"{m}_steps" for m in old), "max_steps={'sc': ..., 'bulk': ...}",
-                         where="RNAGAN.train")
-            max_steps = old
+        max_steps = renamed_step_budgets(max_steps, trainer_kwargs)
+        if not isinstance(calibrate_marginals, bool | np.bool_):
+            raise TypeError(f"calibrate_marginals must be True or False, got {calibrate_marginals!r}.")
         budget = stage_budget(max_steps)
         # budgets the user set for one modality by name (an absent modality's is then worth a warning)
         chosen = set(max_steps) if isinstance(max_steps, Mapping) else set()
@@ -390,6 +391,7 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
         self.held_out_ = [str(n) for n in self.adata.obs_names[~train]]
         logger.info("%s", self.training_plan(budget, warmup_steps=warmup_steps, batch_size=batch_size))
         last: dict[str, str] = {}  # modality -> its last stage in this call (whose weights the model keeps)
+        moved = False  # whether weights of this call are kept (a calibration fitted before then no longer fits)
         for modality, name, n_batches, epochs, extra in stages:
             rows = np.flatnonzero((modalities == modality) & train)
             pathways = self.module.features.pathways
@@ -402,16 +404,16 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
             last[modality] = name
             n_steps = guard.kept_step if guard.diverged else data.n_batches * epochs  # steps behind the weights
             if n_steps:
-                self.steps_[name] = self.steps_.get(name, 0) + n_steps
+                self.steps_[name], moved = self.steps_.get(name, 0) + n_steps, True
             totals = x.totals[rows]  # as stored, all genes (computed once, chunk by chunk when backed)
-            labels = self.adata.obs[self.labels_key].astype(str).to_numpy()[rows]
-            self.train_libraries_[modality] = {g: totals[labels == g].astype(np.float32) for g in np.unique(labels)}
+            self.train_libraries_[modality] = {g: totals[labels[rows] == g].astype(np.float32)
+                                               for g in np.unique(labels[rows])}
             if guard.diverged:  # later stages do not run; trained = holds weights of some finite training
                 self.module.eval()
+                if moved:  # the kept weights are this call's: uncalibrated (weights of before keep theirs)
+                    self.module.marginals.reset()
                 self.is_trained_ = any(n > 0 for n in self.steps_.values())
                 guard.raise_if_diverged()
         self.module.eval()
-        for modality, name in last.items():
-            if self.at_chance_.get(name):
-                warnings.warn(self._chance_message(modality, name, budget[modality], plan_kwargs),
-                              RNAGANTrainingWarning, stacklevel=2)
+        fit_rnagan_marginals(self, train, seed) if calibrate_marginals else self.module.marginals.reset()
+        self._warn_at_chance(last, budget, plan_kwargs)

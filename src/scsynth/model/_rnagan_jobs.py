@@ -10,9 +10,10 @@ import torch
 from anndata import AnnData
 
 from .._settings import settings
-from ..data._validate import examples, check_anndata, check_int
+from ..data._validate import check_anndata, check_int, examples
 from ._generated import check_n_obs, generated_anndata, provenance, resolve_condition, scale_to_library
 from ._rnagan_inputs import MODALITIES, NETWORK_LIBRARY_SIZE, draw_sets
+from ._rnagan_marginals import is_calibrated, normalized_pseudo_samples, pseudo_expression
 from ._rnagan_stratify import InputRows, dense_rows
 
 
@@ -79,8 +80,10 @@ class GenerateEmbedMixin:
         """Pseudo-samples of one group: the generator applied to random reference sets of that group.
 
         Each sample gets its own reference set (``n_refs`` training samples of the group and
-        modality) and noise; the profile is scaled to a library size drawn from the same samples and,
-        where the modality holds counts, rounded stochastically to integers.
+        modality) and noise; the profile is mapped gene by gene onto the group's training samples (after
+        ``train(calibrate_marginals=True)``, the default; ``uns["scsynth"]["params"]["calibrated"]`` says
+        whether it was), then scaled to a library size drawn from the same samples and, where the modality
+        holds counts, rounded stochastically to integers.
 
         Parameters
         ----------
@@ -132,10 +135,8 @@ class GenerateEmbedMixin:
         picks = draw_sets(rng, np.arange(len(members)), n_obs, n_refs)
         gen = torch.Generator().manual_seed(seed)
         self.module.eval()
-        device = next(self.module.parameters()).device
-        log_x = self.module.sample(torch.as_tensor(ref_x[picks], device=device), generator=gen).cpu()
-        expr = torch.expm1(log_x).clamp_min(0)
-        normalized = expr / expr.sum(1, keepdim=True).clamp_min(1e-12) * NETWORK_LIBRARY_SIZE
+        expr = pseudo_expression(self.module, ref_x, picks, gen)
+        normalized = normalized_pseudo_samples(self, expr, modality, group, seed)
         library = rng.choice(libraries[group], size=n_obs)
         counts = self.is_count_data.get(modality, False)
         uniforms = torch.rand(normalized.shape, generator=gen) if counts else None
@@ -143,6 +144,7 @@ class GenerateEmbedMixin:
         obs = pd.DataFrame({self.labels_key: pd.Categorical([group] * n_obs),
                             "modality": pd.Categorical([modality] * n_obs, categories=list(MODALITIES)),
                             "library_size": library}, index=[f"gen-{i}" for i in range(n_obs)])
-        uns = provenance(self, seed, {"n_obs": n_obs, "group": group, "modality": modality, "n_refs": n_refs})
+        uns = provenance(self, seed, {"n_obs": n_obs, "group": group, "modality": modality, "n_refs": n_refs,
+                                      "calibrated": is_calibrated(self, modality, group)})
         out = generated_anndata(values, normalized, var_names=self.var_names_, obs=obs, counts=counts, uns=uns)
         return out

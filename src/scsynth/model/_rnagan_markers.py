@@ -11,7 +11,7 @@ from anndata import AnnData
 
 from .._settings import settings
 from ..data import check_obs_key
-from ..data._validate import examples, check_anndata, check_int
+from ..data._validate import check_anndata, check_int, examples
 from ._rnagan_inputs import draw_sets
 
 

@@ -40,6 +40,17 @@ def stage_budget(max_steps: int | Mapping[str, int] | None) -> dict[str, int]:
     return {m: int(n) for m, n in budget.items()}
 
 
+def renamed_step_budgets(max_steps, trainer_kwargs: dict):
+    """``max_steps``, or the deprecated ``sc_steps=`` / ``bulk_steps=`` (popped from ``trainer_kwargs``, warned)."""
+    old = {m: trainer_kwargs.pop(f"{m}_steps") for m in MODALITIES if f"{m}_steps" in trainer_kwargs}
+    if not old:
+        return max_steps
+    if max_steps is not None:
+        raise TypeError("RNAGAN.train: pass max_steps only (sc_steps/bulk_steps are its deprecated names), not both.")
+    warn_renamed(" / ".join(f"{m}_steps" for m in old), "max_steps={'sc': ..., 'bulk': ...}", where="RNAGAN.train")
+    return old
+
+
 def release_freed_memory() -> None:
     """Give the heap memory a stage freed back to the system (no-op off glibc).
 
@@ -168,6 +179,13 @@ class StagesMixin:
                           f"generator is not trained); raise max_steps[{first!r}] or lower warmup_steps.",
                           RNAGANTrainingWarning, stacklevel=3)
         return stages
+
+    def _warn_at_chance(self, last: dict[str, str], budget: dict[str, int], plan_kwargs: dict | None) -> None:
+        """Warn (:class:`RNAGANTrainingWarning`) for each modality whose last stage ``last[modality]`` is at chance."""
+        for modality, name in last.items():
+            if self.at_chance_.get(name):
+                warnings.warn(self._chance_message(modality, name, budget[modality], plan_kwargs),
+                              RNAGANTrainingWarning, stacklevel=3)
 
     def _chance_message(self, modality: str, name: str, steps: int, plan_kwargs: dict | None) -> str:
         """What a stage that ended at chance means and what to do, for :meth:`train`'s warning."""

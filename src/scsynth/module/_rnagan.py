@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .._constants import EPISODE_MASK, EPISODE_REFS
-from ..nn import PathwayLinear, SetPooling
+from ..nn import MarginalCalibration, PathwayLinear, SetPooling
 
 
 def _mlp(widths: Sequence[int], *, dropout: float, spectral: bool) -> nn.Sequential:
@@ -190,6 +190,9 @@ class RNAGANNetworks(BaseModuleClass):
         Generator bottleneck (16 in the original) and noise sizes.
     dropout
         Dropout after the first hidden layer.
+    n_groups
+        Groups with their own marginal calibration (``marginals``, a
+        :class:`~scsynth.nn.MarginalCalibration` fitted after training: one per modality and label).
     """
 
     def __init__(
@@ -200,12 +203,15 @@ class RNAGANNetworks(BaseModuleClass):
         n_latent: int = 16,
         n_noise: int = 16,
         dropout: float = 0.1,
+        n_groups: int = 1,
     ) -> None:
         super().__init__()
         self.features = EpisodeFeatures(pathways)
         self.discriminator = EpisodeDiscriminator(self.features, hidden=hidden, dropout=dropout)
         self.generator = SetGenerator(self.features, hidden=hidden, n_latent=n_latent, n_noise=n_noise,
                                       dropout=dropout)
+        # buffers only (no weights): generated profiles mapped gene by gene onto the training samples' marginals
+        self.marginals = MarginalCalibration(pathways.n_genes, max(1, int(n_groups)))
 
     # -- scvi BaseModuleClass interface: the generator's pass over a batch of episodes ---------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:

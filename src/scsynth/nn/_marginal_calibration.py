@@ -100,11 +100,15 @@ class MarginalCalibration(nn.Module):
                 buffer.copy_(tables[name])
 
     @torch.no_grad()
-    def fit(self, model_values: np.ndarray, data_values: np.ndarray, group: int = 0, *, min_positive: int = 2) -> None:
+    def fit(self, model_values: np.ndarray, data_values: np.ndarray, group: int = 0, *, min_positive: int = 2,
+            min_data_positive: int | None = None) -> None:
         """Fit ``group``'s tables from generated (``model_values``) and real cells (``data_values``), cells x genes.
 
-        A gene with fewer than ``min_positive`` positive values on either side keeps its values.
+        A gene with fewer than ``min_positive`` positive generated values, or fewer than ``min_data_positive``
+        (default: ``min_positive``) positive real ones, keeps its values. With ``min_data_positive=0`` a gene the
+        real cells never express maps to 0, and one they express once maps to 0 or that value.
         """
+        min_data_positive = min_positive if min_data_positive is None else min_data_positive
         if not 0 <= group < self.n_groups:
             raise ValueError(f"group must be in [0, {self.n_groups}), got {group}.")
         for name, values in (("model_values", model_values), ("data_values", data_values)):
@@ -118,7 +122,7 @@ class MarginalCalibration(nn.Module):
             block = slice(start, min(start + _GENE_BLOCK, self.n_genes))
             mz, mq, mn = zero_fraction_and_quantiles(model_values[:, block], levels)
             dz, dq, dn = zero_fraction_and_quantiles(data_values[:, block], levels)
-            active = (mn >= min_positive) & (dn >= min_positive)
+            active = (mn >= min_positive) & (dn >= min_data_positive)
             for name, value in (("model_zero", mz), ("model_quantiles", mq), ("data_zero", dz),
                                 ("data_quantiles", dq), ("active", active)):
                 getattr(self, name)[group, block] = torch.as_tensor(value, dtype=torch.float32)
