@@ -225,9 +225,13 @@ def _copy_benchmark_tables() -> None:
         "--variant 'RNAGAN realism checkpoint' RNAGAN '{\"train_size\": 0.8, \"monitor_realism\": true}' "
         "--out realism_rnagan_checkpoint")
     tables["realism_crossfit"] = (
-        "python benchmarks/realism_crossfit.py --models RNAGAN NB-copula; python benchmarks/realism_crossfit.py "
+        "python benchmarks/realism_crossfit.py --models RNAGAN 'RNAGAN, no calibration' NB-copula --variant 'RNAGAN, "
+        "no calibration' RNAGAN '{\"calibrate_marginals\": false}'; python benchmarks/realism_crossfit.py "
         "--models 'RNAGAN realism checkpoint' --variant 'RNAGAN realism checkpoint' RNAGAN "
         "'{\"train_size\": 0.8, \"monitor_realism\": true}'")
+    for name in ("realism_rnagan_calibrated", "realism_rnagan_calibrated_geuvadis"):
+        tables[name] = ("python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN NB-copula "
+                        "--out realism_rnagan_calibrated")
     tables["realism_scvi"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'scVI prior' "
         "'scVI posterior predictive' --out realism_scvi")
