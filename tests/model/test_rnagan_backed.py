@@ -90,6 +90,9 @@ def test_in_memory_training_equals_the_copying_path(monkeypatch):
         def take(self, rows):
             return self.x[rows]
 
+        def read(self, rows):  # the calibration's rows (dense)
+            return self.x[rows].toarray()
+
     monkeypatch.setattr(RNAGAN, "_training_rows", lambda self: WholeCopy(self))
     _assert_same_model(new, _trained(_samples()))
 

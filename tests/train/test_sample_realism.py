@@ -78,7 +78,8 @@ def test_best_check_is_restored_and_filed(monkeypatch, tmp_path):
     _train(model, train_size=0.8, monitor_realism=10, callbacks=[rec])
     assert not queue and len(rec.steps) == 100
     for name, value in model.module.state_dict().items():  # after adversarial batch 20, not the best-accuracy row
-        assert torch.equal(value, rec.steps[50 + 19][name]), name
+        if not name.startswith("marginals."):  # the calibration is fitted after training, to the restored weights
+            assert torch.equal(value, rec.steps[50 + 19][name]), name
     assert model.realism_best_ == {"sc": {"metric": "mmd", "generator_step": 20, "value": 0.1, "control": 0.05,
                                           "every": 10, "restored": True}}
     assert model.best_epochs_["sc"] == 0 and model.episode_accuracy_["sc"] == pytest.approx(

@@ -415,5 +415,5 @@ class RNAGAN(MuDataMixin, StratifyMixin, MarkersMixin, GenerateEmbedMixin, Stage
                 self.is_trained_ = any(n > 0 for n in self.steps_.values())
                 guard.raise_if_diverged()
         self.module.eval()
-        fit_rnagan_marginals(self, train, seed) if calibrate_marginals else self.module.marginals.reset()
+        fit_rnagan_marginals(self, x, train, seed) if calibrate_marginals else self.module.marginals.reset()
         self._warn_at_chance(last, budget, plan_kwargs)

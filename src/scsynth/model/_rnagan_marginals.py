@@ -84,10 +84,12 @@ def normalized_pseudo_samples(model, expr: torch.Tensor, modality: str, group: s
     return to_network_scale(model.module.marginals(expr, torch.full((len(expr),), code), uniforms=uniforms))
 
 
-def fit_rnagan_marginals(model, train: np.ndarray, seed: int) -> None:
+def fit_rnagan_marginals(model, x, train: np.ndarray, seed: int) -> None:
     """Fit ``model.module.marginals`` for every trained modality and group with enough training samples.
 
-    ``train``: per sample of ``model.adata``, whether it trained (held-out samples stay out). Up to
+    ``x``: the training samples on the networks' scale (:class:`~scsynth.model._rnagan_inputs.NetworkRows`: only
+    the rows used are read, also from a backed file); ``train``: per sample of ``model.adata``, whether it trained
+    (held-out samples stay out). Up to
     ``CALIBRATION_CELLS`` training samples of a group give its data side; at least ``MIN_GENERATED``
     pseudo-samples from reference sets of those samples (``CALIBRATION_REFS`` each, the generator's expression before
     normalisation: see :func:`normalized_pseudo_samples`) the generator's side. Every gene
@@ -106,7 +108,7 @@ def fit_rnagan_marginals(model, train: np.ndarray, seed: int) -> None:
             if len(members) < MIN_CALIBRATION_SAMPLES:
                 continue
             take = np.sort(rng.choice(members, min(len(members), CALIBRATION_CELLS), replace=False))
-            ref_x = model._network_input(model.adata[take])
+            ref_x = x.read(take)
             picks = draw_sets(rng, np.arange(len(take)), max(len(take), MIN_GENERATED), CALIBRATION_REFS)
             fake = pseudo_expression(model.module, ref_x, picks, generator).numpy()
             # a gene the group's training samples (almost) never express is mapped too (to their 0s): left as
