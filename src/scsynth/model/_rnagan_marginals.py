@@ -89,11 +89,10 @@ def fit_rnagan_marginals(model, x, train: np.ndarray, seed: int) -> None:
 
     ``x``: the training samples on the networks' scale (:class:`~scsynth.model._rnagan_inputs.NetworkRows`: only
     the rows used are read, also from a backed file); ``train``: per sample of ``model.adata``, whether it trained
-    (held-out samples stay out). Up to
-    ``CALIBRATION_CELLS`` training samples of a group give its data side; at least ``MIN_GENERATED``
-    pseudo-samples from reference sets of those samples (``CALIBRATION_REFS`` each, the generator's expression before
-    normalisation: see :func:`normalized_pseudo_samples`) the generator's side. Every gene
-    is mapped, also one that the group's training samples never express (to 0).
+    (held-out samples stay out). Up to ``CALIBRATION_CELLS`` training samples of a group give its data side; at
+    least ``MIN_GENERATED`` pseudo-samples from reference sets of those samples (``CALIBRATION_REFS`` each; the
+    generator's expression before normalisation, see :func:`normalized_pseudo_samples`) the generator's side.
+    Every gene is mapped, also one that the group's training samples never express (to 0).
     """
     calibration = model.module.marginals
     calibration.reset()
