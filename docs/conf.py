@@ -218,6 +218,9 @@ def _copy_benchmark_tables() -> None:
         "--out realism_20min_groundgan_controller_immune")
     tables["realism_20min_rnagan"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets geuvadis --models RNAGAN --out realism_20min_rnagan")
+    for name in ("realism_20min_rnagan_calibrated", "realism_20min_rnagan_calibrated_geuvadis"):
+        tables[name] = ("python benchmarks/realism.py --budgets 1200 --seeds 0 1 2 --datasets geuvadis --models RNAGAN "
+                        "--out realism_20min_rnagan_calibrated")
     tables["realism_20min_genesys"] = (
         "python benchmarks/realism.py --budgets 1200 --datasets myoblast --models GeneSys --out realism_20min_genesys")
     tables["realism_rnagan_checkpoint"] = (
@@ -229,6 +232,9 @@ def _copy_benchmark_tables() -> None:
         "no calibration' RNAGAN '{\"calibrate_marginals\": false}'; python benchmarks/realism_crossfit.py "
         "--models 'RNAGAN realism checkpoint' --variant 'RNAGAN realism checkpoint' RNAGAN "
         "'{\"train_size\": 0.8, \"monitor_realism\": true}'")
+    for name in ("realism_rnagan_shipped", "realism_rnagan_shipped_geuvadis"):
+        tables[name] = ("python benchmarks/realism.py --budgets 240 --seeds 0 1 2 --datasets geuvadis --models RNAGAN "
+                        "NB-copula --out realism_rnagan_shipped")
     for name in ("realism_rnagan_calibrated", "realism_rnagan_calibrated_geuvadis"):
         tables[name] = ("python benchmarks/realism.py --budgets 240 --datasets geuvadis --models RNAGAN NB-copula "
                         "--out realism_rnagan_calibrated")
