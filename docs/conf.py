@@ -190,6 +190,9 @@ def _copy_benchmark_tables() -> None:
     tables["realism_cscgan_vs_scgan"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models ScGAN cscGAN "
         "--out realism_cscgan_vs_scgan")
+    for name in ("realism_cscgan_vs_scgan_epyc", "realism_cscgan_vs_scgan_epyc_pbmc68k_reduced"):
+        tables[name] = ("python benchmarks/realism.py --budgets 240 --seeds 0 1 2 --datasets pbmc68k_reduced --models "
+                        "ScGAN cscGAN --out realism_cscgan_vs_scgan_epyc")
     tables["realism_cscgan_fast"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
     tables["realism_groundgan_controller_noise"] = (
