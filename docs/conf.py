@@ -193,6 +193,14 @@ def _copy_benchmark_tables() -> None:
     for name in ("realism_cscgan_vs_scgan_epyc", "realism_cscgan_vs_scgan_epyc_pbmc68k_reduced"):
         tables[name] = ("python benchmarks/realism.py --budgets 240 --seeds 0 1 2 --datasets pbmc68k_reduced --models "
                         "ScGAN cscGAN --out realism_cscgan_vs_scgan_epyc")
+    for name in ("realism_cscgan_vs_scgan_800steps", "realism_cscgan_vs_scgan_800steps_pbmc68k_reduced"):
+        tables[name] = ("python benchmarks/realism.py --steps 800 --seeds 0 1 2 3 4 5 --datasets pbmc68k_reduced "
+                        "--models ScGAN cscGAN --out realism_cscgan_vs_scgan_800steps")
+    for name in ("realism_800steps_constant_lr", "realism_800steps_constant_lr_pbmc68k_reduced"):
+        tables[name] = ("python benchmarks/realism.py --steps 800 --seeds 0 1 2 --datasets pbmc68k_reduced --models "
+                        "'ScGAN constant lr' 'cscGAN constant lr' --variant 'ScGAN constant lr' ScGAN "
+                        "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --variant 'cscGAN constant lr' cscGAN "
+                        "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --out realism_800steps_constant_lr")
     tables["realism_cscgan_fast"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
     tables["realism_groundgan_controller_noise"] = (
