@@ -401,15 +401,22 @@ def report(runs: list[dict], info: dict, name: str = "realism") -> str:
     columns = ["dataset", "budget", "model", "seeds", "train_seconds", "steps_n", *SUMMARY]
     rows, heads = table.to_dict(orient="records"), headline(table)
     text = (f"Medians over seeds; held-out real cells; ratio columns are value / split-half control. Machine: "
-            f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
+            f"{info['processor']}, {info['cpus']} CPUs, torch {info['torch']}{threads_note(info)}.\n\n"
             + markdown_table(heads.to_dict(orient="records"), HEADLINE)
             + "\n\nAll columns:\n\n" + markdown_table(rows, [c for c in columns if c in table]))
     write_markdown(name, text)
     for dataset, rows in heads.groupby("dataset", sort=False):  # one table per model page
         write_markdown(f"{name}_{dataset}", f"Medians over seeds; held-out real cells, each value next to its split-half "
-                       f"control. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
+                       f"control. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}"
+                       f"{threads_note(info)}.\n\n"
                        + markdown_table(rows.drop(columns="dataset").to_dict(orient="records"), HEADLINE[1:]))
     return text
+
+
+def threads_note(info: dict) -> str:
+    """Say so in the tables when torch ran on fewer threads than there are cores (runs sharing the machine)."""
+    threads = info.get("torch_threads")
+    return f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and threads < info["cpus"] else ""
 
 
 # -- main ----------------------------------------------------------------------------------------------------------
@@ -427,7 +434,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 s budgets, seed 0, 2 repeats (to realism_quick.*)")
     parser.add_argument("--out", default="realism", help="results name: benchmarks/results/<out>.json/.md/.png")
     parser.add_argument("--summarize", action="store_true", help="only rewrite the tables and figure")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's, one per core); 1 when two runs share the cores")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.budgets, args.seeds, args.repeats = [20], [0], 2
         args.out = "realism_quick" if args.out == "realism" else args.out

@@ -201,6 +201,14 @@ def _copy_benchmark_tables() -> None:
                         "'ScGAN constant lr' 'cscGAN constant lr' --variant 'ScGAN constant lr' ScGAN "
                         "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --variant 'cscGAN constant lr' cscGAN "
                         "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --out realism_800steps_constant_lr")
+    constant_scgan = ("--models ScGAN 'ScGAN constant lr' --variant 'ScGAN constant lr' ScGAN "
+                      "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --threads 1")
+    for name in ("realism_2000steps_scgan_lr", "realism_2000steps_scgan_lr_pbmc68k_reduced"):
+        tables[name] = ("python benchmarks/realism.py --steps 2000 --seeds 0 1 2 --datasets pbmc68k_reduced "
+                        f"{constant_scgan} --out realism_2000steps_scgan_lr")
+    for name in ("realism_800steps_scgan_lr_immune", "realism_800steps_scgan_lr_immune_immune_559"):
+        tables[name] = ("python benchmarks/realism.py --steps 800 --seeds 0 1 2 3 4 5 --datasets immune_559 "
+                        f"{constant_scgan} --out realism_800steps_scgan_lr_immune")
     tables["realism_cscgan_fast"] = (
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced --models cscGAN --out realism_cscgan_fast")
     tables["realism_groundgan_controller_noise"] = (
