@@ -309,12 +309,13 @@ def score(split: Split, cells: anndata.AnnData, repeats: int, seed: int) -> dict
 
 
 # -- results -------------------------------------------------------------------------------------------------------
-def load_runs(name: str) -> list[dict]:
+def load_payload(name: str) -> dict:
     path = RESULTS / f"{name}.json"
-    if not path.is_file():
-        return []
-    payload = json.loads(path.read_text())
-    return payload.get("runs", [])
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_runs(name: str) -> list[dict]:
+    return load_payload(name).get("runs", [])
 
 
 def merge(runs: list[dict], new: dict) -> list[dict]:
@@ -480,7 +481,9 @@ def main() -> None:
                         write_json(args.out, {"machine": machine(), "runs": runs})
                         print(f"  {model:27s} rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f})  "
                               f"mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}", flush=True)
-    print("\n" + report(runs, machine(), args.out))
+    # --summarize describes the machine the runs were made on, not the one rewriting the tables
+    info = load_payload(args.out).get("machine") if args.summarize else None
+    print("\n" + report(runs, info or machine(), args.out))
 
 
 if __name__ == "__main__":
