@@ -46,7 +46,7 @@ default_role = "literal"
 
 # -- MyST / myst-nb ----------------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
-myst_heading_anchors = 3
+myst_heading_anchors = 4
 nb_execution_mode = "off"  # notebooks are committed already executed
 nb_merge_streams = True
 
