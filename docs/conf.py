@@ -155,7 +155,7 @@ def _copy_benchmark_tables() -> None:
     # table -> the command that writes it
     tables = {name: f"python benchmarks/{name}.py" for name in
               ("groundgan_speed", "groundgan_grn", "groundgan_realism", "groundgan_perturb_speed", "genesys", "rnagan",
-               "rnagan_realism")}
+               "rnagan_realism", "groundgan_independence")}
     tables["genesys_realism"] = "python benchmarks/genesys.py --part realism"
     tables["groundgan_grn_fidelity"] = "python benchmarks/groundgan_grn.py --only-fidelity"
     tables["groundgan_grn_fidelity_tf_input"] = ("python benchmarks/groundgan_grn.py --only-fidelity --objectives "
