@@ -157,6 +157,8 @@ def _copy_benchmark_tables() -> None:
               ("groundgan_speed", "groundgan_grn", "groundgan_realism", "groundgan_perturb_speed", "genesys", "rnagan",
                "rnagan_realism", "groundgan_independence")}
     tables["genesys_realism"] = "python benchmarks/genesys.py --part realism"
+    tables["genesys_order"] = ("python benchmarks/genesys.py --part realism --budget 100000 --max-epochs 220 --seeds 0 1 2 "
+                               "--variants after --no-scvi --threads 1 --out genesys_order")
     tables["groundgan_grn_fidelity"] = "python benchmarks/groundgan_grn.py --only-fidelity"
     tables["groundgan_grn_fidelity_tf_input"] = ("python benchmarks/groundgan_grn.py --only-fidelity --objectives "
                                                  "conditional --tf-inputs log1p normalized --name "
