@@ -207,7 +207,7 @@ def _copy_benchmark_tables() -> None:
                       "'{\"plan_kwargs\": {\"lr_decay_to\": 1.0}}' --threads 1")
     for name in ("realism_2000steps_scgan_lr", "realism_2000steps_scgan_lr_pbmc68k_reduced"):
         tables[name] = ("python benchmarks/realism.py --steps 2000 --seeds 0 1 2 --datasets pbmc68k_reduced "
-                        f"{constant_scgan} --out realism_2000steps_scgan_lr")
+                        f"{constant_scgan} --out realism_2000steps_scgan_lr; the same with --models cscGAN")
     for name in ("realism_800steps_scgan_lr_immune", "realism_800steps_scgan_lr_immune_immune_559"):
         tables[name] = ("python benchmarks/realism.py --steps 800 --seeds 0 1 2 3 4 5 --datasets immune_559 "
                         f"{constant_scgan} --out realism_800steps_scgan_lr_immune")
