@@ -296,6 +296,7 @@ def score(split: Split, cells: anndata.AnnData, repeats: int, seed: int) -> dict
         row[metric] = float(table.loc[metric, "value"])
         row[f"{metric}/ctrl"] = float(table.loc[metric, "ratio"])
         row[f"{metric}_control"] = float(table.loc[metric, "control"])
+    row["rf_auroc_sd"] = float(table.loc["rf_auroc", "value_sd"])  # over the repeats: the score's resolution
     lib = scsynth.metrics.library_size_distance(held_out, cells, seed=seed)
     row.update(libsize_w1=lib["distance"], libsize_w1_control=lib["control"], libsize_median_ratio=lib["median_ratio"])
     if split.labels_key is not None:

@@ -263,11 +263,12 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'scVI prior' "
         "'scVI posterior predictive' --out realism_scvi")
     tables["realism_current"] = "python benchmarks/realism_current.py"
+    tables["realism_curve"] = "python benchmarks/realism_curve.py --repeats 10 --threads 1"
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
         _write_if_changed(HERE / "generated" / f"{name}.md", text)
-    for name in ("realism", "realism_current"):  # the benchmarks page's figures
+    for name in ("realism", "realism_current", "realism_curve"):  # the benchmarks and ScGAN pages' figures
         figure, copy = results / f"{name}.png", HERE / "generated" / f"{name}.png"
         if figure.is_file() and not (copy.is_file() and filecmp.cmp(figure, copy, shallow=False)):
             shutil.copyfile(figure, copy)

@@ -1,0 +1,58 @@
+"""The snapshot machinery of benchmarks/realism_curve.py on tiny labelled data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anndata
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # appended: shadows nothing
+from realism import Split
+from realism_curve import load_snapshots, report, train_snapshots
+
+import scsynth
+
+
+@pytest.fixture
+def split() -> Split:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b"], 100)
+    means = np.where(labels[:, None] == "a", 2.0, 6.0) * rng.uniform(0.5, 1.5, 30)
+    genes = pd.DataFrame(index=[f"g{i}" for i in range(30)])
+    adata = anndata.AnnData(rng.poisson(means).astype(np.float32), var=genes)
+    adata.obs["cell_type"] = pd.Categorical(labels)
+    held = rng.permutation(200)[:40]
+    test = np.isin(np.arange(200), held)
+    return Split(adata[~test].copy(), adata[test].copy(), "cell_type", True)
+
+
+def test_snapshots_are_the_weights_at_each_step_and_round_trip(split, tmp_path):
+    scsynth.settings.seed = 0
+    model, weights = train_snapshots(split, "cscGAN", 6, [2, 4, 6], seed=0)
+    assert sorted(weights) == [2, 4, 6]
+    key = "generator.output.weight"
+    assert not torch.equal(weights[2][key], weights[6][key])  # copies, not references to the live weights
+    assert torch.equal(weights[6][key], model.module.state_dict()[key])  # the last one is the trained model
+    path = tmp_path / "cscGAN_s0_6.pt"
+    torch.save(weights, path)
+    rebuilt, loaded = load_snapshots(split, "cscGAN", path, seed=0)
+    assert rebuilt.module.conditional and sorted(loaded) == [2, 4, 6]
+    assert torch.equal(loaded[4][key], weights[4][key])
+    np.testing.assert_array_equal(np.asarray(rebuilt.train_indices), np.asarray(model.train_indices))
+    with pytest.raises(FileNotFoundError, match="--save-snapshots"):
+        load_snapshots(split, "cscGAN", tmp_path / "missing.pt", seed=0)
+
+
+def test_report_pairs_the_models_by_seed_and_step():
+    runs = [{"model": m, "seed": s, "step": 800, "budget_steps": 2000, "repeats": 5, "rf_auroc": v,
+             "rf_auroc_control": 0.52, "mmd/ctrl": 1.0, "marker_lfc_ratio": 0.9}
+            for m, s, v in [("ScGAN", 0, 0.60), ("cscGAN", 0, 0.55), ("ScGAN", 1, 0.50), ("cscGAN", 1, 0.53)]]
+    info = {"processor": "x86_64", "cpus": 2, "torch": "2"}
+    text = report(runs, info)
+    assert "-0.050 / +0.030" in text and "1 of 2" in text
+    assert "0.55 (0.52)" in text  # ScGAN's median RF AUROC next to the control
