@@ -45,6 +45,7 @@ from _common import RESULTS, machine, markdown_table, write_json, write_markdown
 from realism import Split, load_payload, load_splits, score  # noqa: E402
 
 import scsynth  # noqa: E402
+from scsynth.model import _marginals as marginals  # noqa: E402
 
 DATASET = "pbmc68k_reduced"  # the labelled dataset: cscGAN needs labels
 
@@ -102,23 +103,29 @@ def report(runs: list[dict], info: dict) -> str:
     frame = pd.DataFrame(runs)
     if frame.empty:
         return "No runs yet."
+    for column in ("detected_w1", "detected_w1_control", "detected_median_ratio"):  # rows from before lack them
+        frame[column] = frame[column] if column in frame else np.nan
+    frame["detected_w1/ctrl"] = frame["detected_w1"] / frame["detected_w1_control"]
     grouped = frame.groupby(["model", "step"])
-    table = grouped[["rf_auroc", "rf_auroc_control", "mmd/ctrl", "marker_lfc_ratio"]].median()
+    table = grouped[["rf_auroc", "rf_auroc_control", "mmd/ctrl", "marker_lfc_ratio", "detected_median_ratio",
+                     "detected_w1/ctrl"]].median()
     table["seeds"] = grouped["seed"].nunique()
     table["RF AUROC per seed"] = grouped.apply(
         lambda g: " / ".join(f"{v:.3f}" for v in g.sort_values("seed")["rf_auroc"]), include_groups=False)
     rows = [{"model": m, "step": int(s), "seeds": int(r["seeds"]), "RF AUROC (ctrl)":
              f"{r['rf_auroc']:.2f} ({r['rf_auroc_control']:.2f})", "per seed": r["RF AUROC per seed"],
-             "MMD/ctrl": f"{r['mmd/ctrl']:.2f}", "marker lfc ratio": f"{r['marker_lfc_ratio']:.2f}"}
+             "MMD/ctrl": f"{r['mmd/ctrl']:.2f}", "marker lfc ratio": f"{r['marker_lfc_ratio']:.2f}",
+             "detected genes: median ratio, W1/ctrl": "" if pd.isna(r["detected_median_ratio"]) else
+             f"{r['detected_median_ratio']:.2f}, {r['detected_w1/ctrl']:.1f}"}
             for (m, s), r in table.iterrows()]
     text = (f"One {int(frame['budget_steps'].iloc[0])}-step training per model and seed, scored at several of its "
             f"steps; medians over seeds; held-out real cells of {DATASET}; {int(frame['repeats'].iloc[0])} repeats "
             f"per score. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
             + markdown_table(rows, ["model", "step", "seeds", "RF AUROC (ctrl)", "per seed", "MMD/ctrl",
-                                    "marker lfc ratio"]))
+                                    "marker lfc ratio", "detected genes: median ratio, W1/ctrl"]))
     wide = frame.pivot_table(index=["seed", "step"], columns="model", values="rf_auroc")
     if {"ScGAN", "cscGAN"} <= set(wide.columns):
-        wide = wide.dropna()
+        wide = wide[["ScGAN", "cscGAN"]].dropna()
         diff = (wide["cscGAN"] - wide["ScGAN"]).reset_index(name="d")
         paired = [{"step": int(s), "cscGAN - ScGAN per seed": " / ".join(f"{v:+.3f}" for v in g["d"]),
                    "median": f"{g['d'].median():+.3f}", "seeds cscGAN lower": f"{int((g['d'] < 0).sum())} of {len(g)}"}
@@ -163,6 +170,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each realism comparison")
     parser.add_argument("--save-snapshots", type=Path, default=None, help="folder to keep the snapshots in")
     parser.add_argument("--from-snapshots", type=Path, default=None, help="score snapshots saved there, no training")
+    parser.add_argument("--min-calibration-cells", type=int, default=None,
+                        help="calibrate labels with at least this many training cells (default: the package's); its "
+                             "rows are named '<model>, labels >= N cells calibrated'")
     parser.add_argument("--out", default="realism_curve", help="results name: benchmarks/results/<out>.json/.md/.png")
     parser.add_argument("--summarize", action="store_true", help="only rewrite the tables and figure")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 when two runs share the cores)")
@@ -173,6 +183,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore")
+    suffix = ""
+    if args.min_calibration_cells is not None:
+        marginals.MIN_CALIBRATION_CELLS = args.min_calibration_cells  # read at each fit
+        suffix = f", labels >= {args.min_calibration_cells} cells calibrated"
     runs = load_payload(args.out).get("runs", [])
     key = ("model", "seed", "step", "budget_steps")
     for seed in [] if args.summarize else args.seeds:
@@ -188,11 +202,12 @@ def main() -> None:
                     args.save_snapshots.mkdir(parents=True, exist_ok=True)
                     torch.save(weights, path)
             for step in args.at:
-                row = {"dataset": DATASET, "model": name, "seed": seed, "step": step, "budget_steps": args.steps,
-                       "repeats": args.repeats, **score_snapshot(model, weights[step], split, seed, args.repeats)}
+                row = {"dataset": DATASET, "model": name + suffix, "seed": seed, "step": step, "budget_steps": args.steps,
+                       "repeats": args.repeats, "min_calibration_cells": marginals.MIN_CALIBRATION_CELLS,
+                       **score_snapshot(model, weights[step], split, seed, args.repeats)}
                 runs = [r for r in runs if tuple(r.get(k) for k in key) != tuple(row[k] for k in key)] + [row]
                 write_json(args.out, {"machine": machine(), "runs": runs})
-                print(f"  {name:7s} step {step:5d}  rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f}"
+                print(f"  {row['model']:7s} step {step:5d}  rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f}"
                       f", sd {row['rf_auroc_sd']:.3f})  mmd/ctrl {row['mmd/ctrl']:.2f}", flush=True)
     info = load_payload(args.out).get("machine") or machine()
     if runs:

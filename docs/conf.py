@@ -263,7 +263,8 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models 'scVI prior' "
         "'scVI posterior predictive' --out realism_scvi")
     tables["realism_current"] = "python benchmarks/realism_current.py"
-    tables["realism_curve"] = "python benchmarks/realism_curve.py --repeats 10 --threads 1"
+    tables["realism_curve"] = ("python benchmarks/realism_curve.py --repeats 10 --threads 1; the same with --at 2000 "
+                               "--models cscGAN --min-calibration-cells 5")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -5,7 +5,6 @@ import pytest
 
 import scsynth
 from scsynth.model import ScGAN
-from scsynth.model._marginals import MIN_CALIBRATION_CELLS
 
 from ..conftest import SMALL, SMALL_GG
 
@@ -63,8 +62,25 @@ def test_calibrate_marginals_false_removes_the_calibration(counts):
     np.testing.assert_array_equal(cells.X.toarray(), _uncalibrated(model, 100, 0).X.toarray())
 
 
-def test_small_labels_keep_their_values(counts):
-    counts.obs["label"] = np.where(np.arange(counts.n_obs) < MIN_CALIBRATION_CELLS - 5, "rare", "common")
+def test_labels_from_the_smallest_cscgan_accepts_are_calibrated(counts):
+    counts.obs["label"] = np.where(np.arange(counts.n_obs) < 8, "rare", "common")  # cscGAN's minimum: 5
+    ScGAN.setup_anndata(counts, labels_key="label")
+    model = _model(counts, steps=2, train_size=1.0)
+    active = model.module.marginals.active
+    assert active[model.label_categories.index("rare")].any()
+    condition = ["rare"] * 300
+    real = counts[counts.obs["label"] == "rare"].X.toarray()
+    cells = model.generate(300, condition=condition, seed=0)
+    plain = _uncalibrated(model, 300, 0, condition=condition)
+    detected = lambda x: np.median((x > 0).sum(1))  # noqa: E731
+    # detected genes per cell: the calibrated cells' move onto the label's real cells'
+    target = detected(real)
+    assert abs(detected(cells.X.toarray()) - target) < abs(detected(plain.X.toarray()) - target)
+
+
+def test_labels_under_the_threshold_keep_their_values(counts, monkeypatch):
+    monkeypatch.setattr("scsynth.model._marginals.MIN_CALIBRATION_CELLS", 30)
+    counts.obs["label"] = np.where(np.arange(counts.n_obs) < 25, "rare", "common")
     ScGAN.setup_anndata(counts, labels_key="label")
     model = _model(counts, steps=2, train_size=1.0)
     active = model.module.marginals.active
