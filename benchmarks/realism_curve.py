@@ -62,16 +62,18 @@ class Snapshots(Callback):
             self.weights[step] = copy.deepcopy(pl_module.module.state_dict())
 
 
-def build(split: Split, model_name: str) -> scsynth.model.ScGAN:
+def build(split: Split, model_name: str, **model_kwargs) -> scsynth.model.ScGAN:
     adata = split.train.copy()
     scsynth.model.ScGAN.setup_anndata(adata, labels_key=split.labels_key if model_name == "cscGAN" else None,
                                       is_count_data=split.counts)
-    return scsynth.model.ScGAN(adata)
+    return scsynth.model.ScGAN(adata, **model_kwargs)
 
 
-def train_snapshots(split: Split, model_name: str, steps: int, at: list[int], seed: int):
-    """Train for ``steps`` generator steps; returns the model and its weights at each step of ``at``."""
-    model = build(split, model_name)
+def train_snapshots(split: Split, model_name: str, steps: int, at: list[int], seed: int, **model_kwargs):
+    """Train for ``steps`` generator steps; returns the model and its weights at each step of ``at``.
+
+    ``model_kwargs`` go to :class:`~scsynth.model.ScGAN` (a variant of the model as it ships)."""
+    model = build(split, model_name, **model_kwargs)
     snapshots = Snapshots(at)
     start = time.perf_counter()
     model.train(max_steps=steps, seed=seed, train_size=1.0, enable_progress_bar=False, callbacks=[snapshots])
@@ -79,11 +81,11 @@ def train_snapshots(split: Split, model_name: str, steps: int, at: list[int], se
     return model, snapshots.weights
 
 
-def load_snapshots(split: Split, model_name: str, path: Path, seed: int):
+def load_snapshots(split: Split, model_name: str, path: Path, seed: int, **model_kwargs):
     """A model set up on the split's training cells (one training step) and the saved snapshots."""
     if not path.is_file():
         raise FileNotFoundError(f"No snapshots at {path}; train them first with --save-snapshots {path.parent}.")
-    model = build(split, model_name)
+    model = build(split, model_name, **model_kwargs)
     model.train(max_steps=1, seed=seed, train_size=1.0, enable_progress_bar=False, calibrate_marginals=False)
     return model, torch.load(path, weights_only=True)
 

@@ -26,6 +26,7 @@ Writes ``benchmarks/results/<out>.json`` and ``<out>.md`` (medians over seeds, a
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -42,7 +43,7 @@ from sklearn.pipeline import make_pipeline
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, write_json, write_markdown  # noqa: E402
 from _nb_copula import fit_sample  # noqa: E402
-from realism import Split, load_splits  # noqa: E402
+from realism import Split, load_payload, load_splits  # noqa: E402
 from realism_curve import DATASET, load_snapshots, train_snapshots  # noqa: E402
 
 import scsynth  # noqa: E402
@@ -89,27 +90,34 @@ def protocols(real, other, *, repeats: int, fold_repeats: int, seed: int) -> dic
                                 cross_validated(*logged, repeats=fold_repeats, seed=seed)], strict=True))
 
 
-def generated_sets(split: Split, models: list[str], snapshots: Path, step: int, seed: int) -> dict:
-    """The cells each set puts against the held-out cells: control, NB copula and the models."""
+def generated_sets(split: Split, models: list[str], snapshots: Path, step: int, seed: int,
+                   variants: dict[str, tuple[str, dict]] | None = None, uncalibrated: bool = False) -> dict:
+    """The cells each set puts against the held-out cells: control, NB copula, the models and their variants
+    (``{name: (model, ScGAN keyword arguments)}``), and with ``uncalibrated`` each model's cells without its
+    marginal calibration too (``"<name>, uncalibrated"``)."""
     held = split.held_out
     labels = held.obs[split.labels_key].astype(str)
     rng = np.random.default_rng(seed)
     sets = {"real vs real": split.train[np.sort(rng.choice(split.train.n_obs, held.n_obs, replace=False))],
             "NB copula": fit_sample(split.train, held.n_obs, labels_key=split.labels_key, condition=labels,
                                     is_count_data=split.counts, seed=seed)}
-    for name in models:
-        path = snapshots / f"{name}_s{seed}_{step}.pt"
+    runs = {name: (name, {}) for name in models} | (variants or {})
+    for name, (base, kwargs) in runs.items():
+        path = snapshots / f"{name.replace(' ', '_')}_s{seed}_{step}.pt"
         if path.is_file():
-            model, weights = load_snapshots(split, name, path, seed)
+            model, weights = load_snapshots(split, base, path, seed, **kwargs)
         else:
-            model, weights = train_snapshots(split, name, step, [step], seed)
+            model, weights = train_snapshots(split, base, step, [step], seed, **kwargs)
             snapshots.mkdir(parents=True, exist_ok=True)
             torch.save(weights, path)
         model.module.load_state_dict(weights[step])
         model.module.eval()
         model._fit_marginals(np.asarray(model.train_indices), seed, fit=True)
-        sets[name] = model.generate(held.n_obs, condition=list(labels) if model.module.conditional else None,
-                                    seed=seed)
+        condition = list(labels) if model.module.conditional else None
+        sets[name] = model.generate(held.n_obs, condition=condition, seed=seed)
+        if uncalibrated:
+            with model.module.marginals.disabled():
+                sets[f"{name}, uncalibrated"] = model.generate(held.n_obs, condition=condition, seed=seed)
     return sets
 
 
@@ -120,17 +128,24 @@ def report(rows: list[dict]) -> str:
     per_seed = frame.groupby("set").apply(
         lambda g: {p: " / ".join(f"{v:.3f}" for v in g.sort_values("seed")[p]) for p in PROTOCOLS},
         include_groups=False).loc[order]
-    table = [{"set": s, **{p: f"{median.loc[s, p]:.2f} ({per_seed[s][p]})" for p in PROTOCOLS}} for s in order]
+    n_seeds = frame.groupby("set")["seed"].nunique()
+    table = [{"set": s, "seeds": int(n_seeds[s]), **{p: f"{median.loc[s, p]:.2f} ({per_seed[s][p]})" for p in PROTOCOLS}}
+             for s in order]
     seeds = sorted(int(s) for s in frame["seed"].unique())
     return (f"RF AUROC telling each set from the held-out cells of {DATASET} (0.5: indistinguishable); medians over "
-            f"seeds {seeds}, per seed in brackets. `m` = half the held-out cells per side. {TREES} trees.\n\n"
-            + markdown_table(table, ["set", *PROTOCOLS]))
+            f"each set's seeds (of {seeds}), per seed in brackets. `m` = half the held-out cells per side. {TREES} trees.\n\n"
+            + markdown_table(table, ["set", "seeds", *PROTOCOLS]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=Path, required=True, help="realism_curve.py --save-snapshots folder")
     parser.add_argument("--models", nargs="+", default=["ScGAN", "cscGAN"], choices=["ScGAN", "cscGAN"])
+    parser.add_argument("--variant", nargs=3, action="append", default=[], metavar=("NAME", "MODEL", "JSON"),
+                        help="also score MODEL built with these ScGAN keyword arguments, e.g. "
+                             "--variant 'ScGAN log1p critic' ScGAN '{\"critic_input\": \"log1p\"}'")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="also score each model's cells without its marginal calibration")
     parser.add_argument("--step", type=int, default=2000, help="training steps (train()'s default schedule)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--repeats", type=int, default=10, help="resamplings of the metric's protocol")
@@ -142,12 +157,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore")
-    rows = []
+    rows = [r for r in load_payload(args.out).get("runs", []) if r["seed"] not in args.seeds]  # other seeds kept
     for seed in args.seeds:
         split = load_splits([DATASET], seed)[DATASET]
-        for name, cells in generated_sets(split, args.models, args.snapshots, args.step, seed).items():
+        variants = {name: (base, json.loads(kwargs)) for name, base, kwargs in args.variant}
+        sets = generated_sets(split, args.models, args.snapshots, args.step, seed, variants, args.uncalibrated)
+        for name, cells in sets.items():
             real, other, _ = prepare(split.held_out, cells, n_hvg=1000, library_size=1e4, layer=None)
-            row = {"seed": seed, "set": name, "step": args.step if name in args.models else None,
+            row = {"seed": seed, "set": name, "step": None if name in ("real vs real", "NB copula") else args.step,
                    **protocols(as_dense(real), as_dense(other), repeats=args.repeats,
                                fold_repeats=args.fold_repeats, seed=seed)}
             rows.append(row)

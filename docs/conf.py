@@ -265,7 +265,8 @@ def _copy_benchmark_tables() -> None:
     tables["realism_current"] = "python benchmarks/realism_current.py"
     tables["realism_curve"] = ("python benchmarks/realism_curve.py --repeats 10 --threads 1; the same with --at 2000 "
                                "--models cscGAN --min-calibration-cells 5")
-    tables["realism_log_scale"] = "python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN"
+    tables["realism_log_scale"] = ("python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN; "
+                                   "--variant 'ScGAN, log1p critic' ScGAN '{\"critic_input\": \"log1p\"}'; --uncalibrated")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -5,30 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import anndata
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # appended: shadows nothing
-from realism import Split
 from realism_curve import load_snapshots, report, train_snapshots
 
 import scsynth
-
-
-@pytest.fixture
-def split() -> Split:
-    rng = np.random.default_rng(0)
-    labels = np.repeat(["a", "b"], 100)
-    means = np.where(labels[:, None] == "a", 2.0, 6.0) * rng.uniform(0.5, 1.5, 30)
-    genes = pd.DataFrame(index=[f"g{i}" for i in range(30)])
-    adata = anndata.AnnData(rng.poisson(means).astype(np.float32), var=genes)
-    adata.obs["cell_type"] = pd.Categorical(labels)
-    held = rng.permutation(200)[:40]
-    test = np.isin(np.arange(200), held)
-    return Split(adata[~test].copy(), adata[test].copy(), "cell_type", True)
 
 
 def test_snapshots_are_the_weights_at_each_step_and_round_trip(split, tmp_path):

@@ -34,3 +34,26 @@ def test_report_gives_medians_and_per_seed_values():
                                (1, "ScGAN", 0.8)]]
     text = report(rows)
     assert "0.85 (0.900 / 0.800)" in text and text.index("real vs real") < text.index("ScGAN")
+
+
+def test_generated_sets_train_once_then_reuse_the_snapshots(split, tmp_path, monkeypatch):
+    import realism_log_scale
+
+    import scsynth
+
+    scsynth.settings.seed = 0
+    variants = {"ScGAN log1p": ("ScGAN", {"critic_input": "log1p"})}
+    sets = realism_log_scale.generated_sets(split, ["ScGAN"], tmp_path, 2, seed=0, variants=variants,
+                                            uncalibrated=True)
+    assert list(sets) == ["real vs real", "NB copula", "ScGAN", "ScGAN, uncalibrated", "ScGAN log1p",
+                          "ScGAN log1p, uncalibrated"]
+    assert not np.array_equal(sets["ScGAN"].X.toarray(), sets["ScGAN, uncalibrated"].X.toarray())
+    assert all(cells.n_obs == split.held_out.n_obs for cells in sets.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ScGAN_log1p_s0_2.pt", "ScGAN_s0_2.pt"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the snapshot was there")
+
+    monkeypatch.setattr(realism_log_scale, "train_snapshots", no_training)
+    again = realism_log_scale.generated_sets(split, ["ScGAN"], tmp_path, 2, seed=0, variants=variants)
+    np.testing.assert_array_equal(again["ScGAN log1p"].X.toarray(), sets["ScGAN log1p"].X.toarray())
