@@ -90,11 +90,17 @@ def load_snapshots(split: Split, model_name: str, path: Path, seed: int, **model
     return model, torch.load(path, weights_only=True)
 
 
-def score_snapshot(model, weights: dict, split: Split, seed: int, repeats: int) -> dict:
-    """Load one snapshot, refit its marginal calibration on the training cells and score generated cells."""
+def restore(model, weights: dict, seed: int) -> None:
+    """Load one snapshot into ``model`` and refit its marginal calibration on the training cells, as ``train()``
+    does after its last step: the model as a user would have it had training stopped there."""
     model.module.load_state_dict(weights)
     model.module.eval()
-    model._fit_marginals(np.asarray(model.train_indices), seed, fit=True)  # as train() does after its last step
+    model._fit_marginals(np.asarray(model.train_indices), seed, fit=True)
+
+
+def score_snapshot(model, weights: dict, split: Split, seed: int, repeats: int) -> dict:
+    """Load one snapshot, refit its marginal calibration on the training cells and score generated cells."""
+    restore(model, weights, seed)
     labels = list(split.held_out.obs[split.labels_key].astype(str)) if model.module.conditional else None
     cells = model.generate(split.held_out.n_obs, condition=labels, seed=seed)
     return score(split, cells, repeats, seed)

@@ -8,7 +8,7 @@ script scores the same generated cells four ways, per seed of ``realism.py``'s p
 - ``m cells, 70/30`` (the metric's protocol, ``scsynth.metrics.rf_auroc`` on ``m`` random cells per side,
   ``--repeats`` times) on normalised values and on their log1p;
 - ``5-fold, all cells``: a PCA + forest pipeline, out-of-fold predictions for every held-out cell and as many
-  generated ones (PCA fitted within each fold), ``--folds-repeats`` shuffles, on normalised values and their log1p.
+  generated ones (PCA fitted within each fold), ``--fold-repeats`` shuffles, on normalised values and their log1p.
 
 Sets: real vs real (held-out cells against as many training cells, the control for every protocol), the NB-copula
 peer (``_nb_copula.fit_sample``, fitted on the training cells, per cell type) and each model of ``--models`` as a
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, write_json, write_markdown  # noqa: E402
 from _nb_copula import fit_sample  # noqa: E402
 from realism import Split, load_payload, load_splits  # noqa: E402
-from realism_curve import DATASET, load_snapshots, train_snapshots  # noqa: E402
+from realism_curve import DATASET, load_snapshots, restore, train_snapshots  # noqa: E402
 
 import scsynth  # noqa: E402
 from scsynth.metrics._preprocess import prepare  # noqa: E402
@@ -110,9 +110,7 @@ def generated_sets(split: Split, models: list[str], snapshots: Path, step: int, 
             model, weights = train_snapshots(split, base, step, [step], seed, **kwargs)
             snapshots.mkdir(parents=True, exist_ok=True)
             torch.save(weights, path)
-        model.module.load_state_dict(weights[step])
-        model.module.eval()
-        model._fit_marginals(np.asarray(model.train_indices), seed, fit=True)
+        restore(model, weights[step], seed)
         condition = list(labels) if model.module.conditional else None
         sets[name] = model.generate(held.n_obs, condition=condition, seed=seed)
         if uncalibrated:
@@ -158,9 +156,9 @@ def main() -> None:
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore")
     rows = [r for r in load_payload(args.out).get("runs", []) if r["seed"] not in args.seeds]  # other seeds kept
+    variants = {name: (base, json.loads(kwargs)) for name, base, kwargs in args.variant}
     for seed in args.seeds:
         split = load_splits([DATASET], seed)[DATASET]
-        variants = {name: (base, json.loads(kwargs)) for name, base, kwargs in args.variant}
         sets = generated_sets(split, args.models, args.snapshots, args.step, seed, variants, args.uncalibrated)
         for name, cells in sets.items():
             real, other, _ = prepare(split.held_out, cells, n_hvg=1000, library_size=1e4, layer=None)
