@@ -22,7 +22,8 @@ cells, over all time steps and per time step (ratio = value / split-half control
 gives GeneSys' held-out trajectory-classifier accuracy and whether generated time steps keep the real
 order: a kNN regressor trained on the training cells' Monocle pseudotime (in their PCA space) predicts
 the pseudotime of generated cells; the Spearman correlation between time step and predicted
-pseudotime is compared with the same correlation on held-out real cells. ``--seeds`` repeats the
+pseudotime (over ten generated cells per held-out one, and over as many; with 95% bootstrap intervals) is
+compared with the same correlation on held-out real cells. ``--seeds`` repeats the
 realism part over splits and training seeds and reports medians; ``--variants`` compares named
 settings (``VARIANTS``: ``before`` = the settings before the realism work, ``after`` = the current
 defaults, and ablations in between).
@@ -54,6 +55,9 @@ BLUEPRINT = pd.DataFrame(
      ["State1", "State1", "State1", "State1"]],
     index=["myotube", "mesenchymal", "proliferating"],
 )
+#: Generated trajectories per blueprint row, and how many generated cells per held-out one, for the time-step order
+ORDER_TRAJECTORIES, ORDER_FACTOR = 1000, 10
+MATCHED_N = ", as many cells as held out"
 METRICS = ["rf_auroc", "mmd", "milisi", "cosine_centroid", "gene_mean_corr", "gene_corr_corr"]
 
 
@@ -120,8 +124,8 @@ def log_pca(train_x, other_xs, n_comps=20):
     return pca.transform(prep(train_x)), [pca.transform(prep(x)) for x in other_xs]
 
 
-def matched(generated: anndata.AnnData, real: anndata.AnnData, seed: int) -> anndata.AnnData:
-    """Generated cells drawn to the real cells' (label, time) composition."""
+def matched(generated: anndata.AnnData, real: anndata.AnnData, seed: int, factor: int = 1) -> anndata.AnnData:
+    """Generated cells drawn to the real cells' (label, time) composition, ``factor`` times as many."""
     rng = np.random.default_rng(seed)
     pick = []
     key_gen = generated.obs["label"].astype(str) + "@" + generated.obs["time"].astype(str)
@@ -129,7 +133,7 @@ def matched(generated: anndata.AnnData, real: anndata.AnnData, seed: int) -> ann
     for key, n in key_real.value_counts().items():
         pool = np.flatnonzero(key_gen.to_numpy() == key)
         if len(pool):
-            pick.append(rng.choice(pool, size=n, replace=len(pool) < n))
+            pick.append(rng.choice(pool, size=n * factor, replace=len(pool) < n * factor))
     return generated[np.concatenate(pick)].copy()
 
 
@@ -209,7 +213,17 @@ def score(real, generated, repeats, seed) -> dict:
     return out
 
 
-def ordering(train, held_out, generated_by_model) -> dict:
+def rho_interval(time: np.ndarray, pseudotime: np.ndarray, seed: int, n_boot: int = 1000) -> list[float]:
+    """95% bootstrap interval (cells resampled with replacement) of the Spearman of time vs pseudotime."""
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(time), len(time)) for _ in range(n_boot)]
+    rhos = [stats.spearmanr(time[i], pseudotime[i]).statistic for i in draws]
+    return np.nanpercentile(rhos, [2.5, 97.5]).round(3).tolist()
+
+
+def ordering(train, held_out, generated_by_model, seed: int = 0) -> dict:
+    """Spearman of time step vs kNN-predicted pseudotime for the held-out and each set of generated cells,
+    with its bootstrap interval and each step's mean pseudotime."""
     from sklearn.neighbors import KNeighborsRegressor
 
     xs = [held_out.X] + [g.X for g in generated_by_model.values()]
@@ -218,10 +232,11 @@ def ordering(train, held_out, generated_by_model) -> dict:
     out = {}
     for name, pcs, obs in zip(["real held-out", *generated_by_model], others,
                               [held_out.obs, *[g.obs for g in generated_by_model.values()]], strict=True):
-        pt = knn.predict(pcs)
-        rho = stats.spearmanr(obs["time"].to_numpy(), pt).statistic
-        means = pd.Series(pt).groupby(obs["time"].to_numpy()).mean()
-        out[name] = {"spearman_time_vs_pseudotime": float(rho), "mean_pseudotime_per_step": means.round(2).tolist()}
+        pt, time = knn.predict(pcs), obs["time"].to_numpy().astype(float)
+        rho = stats.spearmanr(time, pt).statistic
+        means = pd.Series(pt).groupby(time).mean()
+        out[name] = {"spearman_time_vs_pseudotime": float(rho), "interval": rho_interval(time, pt, seed),
+                     "n_cells": len(time), "mean_pseudotime_per_step": means.round(2).tolist()}
     return out
 
 
@@ -259,12 +274,17 @@ def realism(budget: float, repeats: int, seed: int, variants: list[str], with_sc
     adata, train, held_out, test_idx = split_cells(seed)
     print(f"realism seed {seed}: {train.n_obs} training+validation cells, {held_out.n_obs} held out, budget "
           f"{budget:g} s", flush=True)
-    rows, summaries, generated, accuracy = [], [], {}, {}
+    rows, summaries, order_cells, accuracy = [], [], {}, {}
     for variant in variants:
         spec = VARIANTS[variant]
         cap = {} if max_epochs is None else {"max_epochs": max_epochs}
         model, seconds = train_genesys(train.copy(), budget, seed, spec["model"], {**spec["train"], **cap})
+        name = f"GeneSys ({variant})"
         cells = matched(model.generate(200, seed=seed), held_out, seed)
+        # the order, also on ORDER_FACTOR times as many generated cells (same composition): a steadier estimate of
+        # the model's rho than one the size of the held-out set
+        order_cells[name] = matched(model.generate(ORDER_TRAJECTORIES, seed=seed), held_out, seed, ORDER_FACTOR)
+        order_cells[name + MATCHED_N] = cells
         # classifier accuracy on trajectories assembled from held-out cells only
         full = adata.copy()
         scsynth.model.GeneSys.setup_anndata(full)
@@ -272,14 +292,12 @@ def realism(budget: float, repeats: int, seed: int, variants: list[str], with_sc
         probe.module.load_state_dict(model.module.state_dict())
         probe.is_trained_ = True
         acc = probe.trajectory_accuracy(test_idx, n_trajectories=300, seed=seed)
-        name = f"GeneSys ({variant})"
         accuracy[name] = acc.to_dict("list") | {"trajectories": acc.attrs["trajectories"]}
         overall = {"model": name, "variant": variant, "seed": seed, "time": "all", "train_s": seconds,
                    "epochs": model.n_epochs_trained_, **score(held_out, cells, repeats, seed),
                    "library_ratio": library_ratio(held_out, cells), "accuracy_last": float(acc["accuracy"].iloc[-1])}
         rows.append(overall)
         rows += per_time_rows(name, held_out, cells, repeats, seed)
-        generated[name] = cells
         summaries.append(overall)
         print(f"  {name}: {seconds:.0f} s, {model.n_epochs_trained_} epochs, rf_auroc {overall['rf_auroc']:.3f}, "
               f"milisi {overall['milisi']:.2f}, library ratio {overall['library_ratio']:.2f}", flush=True)
@@ -290,18 +308,22 @@ def realism(budget: float, repeats: int, seed: int, variants: list[str], with_sc
                    "library_ratio": library_ratio(held_out, scvi_cells)}
         rows.append(overall)
         rows += per_time_rows("scVI (label, time)", held_out, scvi_cells, repeats, seed)
-        generated["scVI (label, time)"] = scvi_cells
+        order_cells["scVI (label, time)"] = scvi_cells
         summaries.append(overall)
-    order = ordering(train, held_out, generated)
+    order = ordering(train, held_out, order_cells, seed)
+    real = order["real held-out"]
     for row in summaries:
-        row["rho"] = order[row["model"]]["spearman_time_vs_pseudotime"]
-        row["rho_real"] = order["real held-out"]["spearman_time_vs_pseudotime"]
+        own = order[row["model"]]
+        row["rho"], row["rho_interval"] = own["spearman_time_vs_pseudotime"], own["interval"]
+        if row["model"] + MATCHED_N in order:
+            row["rho_matched_n"] = order[row["model"] + MATCHED_N]["spearman_time_vs_pseudotime"]
+        row["rho_real"], row["rho_real_interval"] = real["spearman_time_vs_pseudotime"], real["interval"]
     return {"rows": rows, "summary": summaries, "classifier_accuracy_by_step": accuracy, "ordering": order,
             "n_train": int(train.n_obs), "n_held_out": int(held_out.n_obs), "budget_s": budget, "seed": seed}
 
 
-SUMMARY = ["rf_auroc", "mmd/ctrl", "milisi", "cosine_centroid/ctrl", "library_ratio", "rho", "rho_real",
-           "accuracy_last", "train_s", "epochs"]
+SUMMARY = ["rf_auroc", "mmd/ctrl", "milisi", "cosine_centroid/ctrl", "library_ratio", "rho", "rho_matched_n",
+           "rho_real", "accuracy_last", "train_s", "epochs"]
 
 
 def medians(runs: list[dict]) -> list[dict]:
@@ -319,18 +341,34 @@ def medians(runs: list[dict]) -> list[dict]:
     return out
 
 
+def order_rows(runs: list[dict]) -> list[dict]:
+    """Each model's time-step order on each seed, with its interval and the held-out cells'."""
+    def fmt(pair: list[float]) -> str:
+        return f"{pair[0]:.2f} to {pair[1]:.2f}"
+
+    return [{"model": row["model"], "seed": run["seed"], "rho": row["rho"], "rho_interval": fmt(row["rho_interval"]),
+             "rho_matched_n": row.get("rho_matched_n", ""), "rho_real": row["rho_real"],
+             "rho_real_interval": fmt(row["rho_real_interval"])}
+            for run in runs for row in run["summary"] if "rho_interval" in row]
+
+
 def realism_markdown(runs: list[dict], budget: float, max_epochs: int | None = None) -> list[str]:
     first = runs[0]
     seeds = [run["seed"] for run in runs]
     cols = ["model", "seeds", "rf_auroc", "rf_auroc_range", "mmd/ctrl", "milisi", "milisi_range",
-            "cosine_centroid/ctrl", "library_ratio", "rho", "rho_real", "accuracy_last", "train_s", "epochs"]
+            "cosine_centroid/ctrl", "library_ratio", "rho", "rho_matched_n", "rho_real", "accuracy_last", "train_s",
+            "epochs"]
     limit = f"{budget:g} s CPU budget" if max_epochs is None else f"{max_epochs} epochs (at most {budget:g} s)"
     md = [f"### Realism of generated time steps (myoblast time course, {first['n_held_out']} held-out cells, "
           f"{limit} each, medians over seeds {seeds})", "",
           markdown_table(medians(runs), cols), "",
           "library_ratio: median total of generated / held-out real cells; rho: Spearman of time step vs "
-          "kNN-predicted Monocle pseudotime (rho_real: the same for the held-out real cells); accuracy_last: "
-          "held-out trajectory-classifier accuracy after all time steps.", "",
+          f"kNN-predicted Monocle pseudotime over {ORDER_FACTOR} generated cells per held-out one of the same "
+          "(label, time) (rho_matched_n: over as many as held out; rho_real: the held-out real cells); "
+          "accuracy_last: held-out trajectory-classifier accuracy after all time steps.", "",
+          "Time-step order per seed (95% bootstrap intervals over cells):", "",
+          markdown_table(order_rows(runs), ["model", "seed", "rho", "rho_interval", "rho_matched_n", "rho_real",
+                                            "rho_real_interval"]), "",
           f"Per time step, seed {first['seed']}:", "",
           markdown_table(first["rows"], ["model", "time", "train_s", "epochs", "n", "rf_auroc", "mmd/ctrl", "milisi",
                                          "cosine_centroid/ctrl", "gene_mean_corr", "gene_corr_corr", "note"]), ""]
@@ -340,8 +378,8 @@ def realism_markdown(runs: list[dict], budget: float, max_epochs: int | None = N
                   + f" (trajectories that held-out cells can form: {', '.join(acc['trajectories'])})")
     md += ["", f"Time-step order, seed {first['seed']} (Spearman of time step vs kNN-predicted Monocle pseudotime; "
            "mean pseudotime per step):", ""]
-    md += [f"- {name}: rho = {v['spearman_time_vs_pseudotime']:.2f}; {v['mean_pseudotime_per_step']}"
-           for name, v in first["ordering"].items()]
+    md += [f"- {name} ({v['n_cells']} cells): rho = {v['spearman_time_vs_pseudotime']:.2f}; "
+           f"{v['mean_pseudotime_per_step']}" for name, v in first["ordering"].items()]
     md.append("")
     return md
 
