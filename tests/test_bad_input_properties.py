@@ -14,7 +14,7 @@ import mudata
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
@@ -268,6 +268,15 @@ def test_realism_rejects_bad_data(side):
                  None, kwargs, kind)
 
     check()
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=12), st.integers(), st.none(), st.booleans()))
+def test_realism_rejects_an_unknown_scale(scale):
+    assume(scale not in ("normalized", "log1p"))
+    good = _base(np.random.default_rng(0), 20, SETUP_GENES)
+    with pytest.raises(ValueError, match="`scale` must be one of"):
+        scsynth.metrics.realism(good, good, scale=scale, n_repeats=1, rf_trees=5, n_jobs=1)
 
 
 MATRIX_METRICS = {

@@ -69,12 +69,14 @@ def _settings_text(real: AnnData, generated: AnnData, params: dict) -> str:
         genes = f"the {n_used} most variable genes of the real cells"
     lib = params.get("library_size")
     lib_text = f"{lib:,.0f}" if isinstance(lib, numbers.Real) else "a fixed total"
+    forest = ("here the forest, the MMD and the centroid distances too" if params.get("scale") == "log1p"
+              else "the forest, the MMD and the centroid distances see the scaled values themselves")
     return (
         f"Real: {real.n_obs} cells x {real.n_vars} genes. Generated: {generated.n_obs} cells x "
         f"{generated.n_vars} genes. Each comparison uses {params.get('m', '?')} cells per side and {genes}. "
         f"Library size {lib_text}: before comparing, every cell is scaled so that its values add up to "
         f"{lib_text}, so that cells sequenced to different depths are compared on the same footing "
-        "(metrics on log expression use log1p of these values). "
+        f"(metrics on log expression use log1p of these values; {forest}). "
         f"{params.get('n_repeats', '?')} repeats with fresh cells (mean ± sd). The control compares two "
         "disjoint halves of the real cells at the same sample size: it is what a perfect simulator would "
         "score on these data, so a simulator is as good as the data allow when ratio ≈ 1. Each verdict "
@@ -93,12 +95,13 @@ def write_report(
     model: Any = None,
     n_obs: int = 1000,
     seed: int = 0,
+    scale: str = "normalized",
     title: str = "scsynth realism report",
     notes: list[str] | None = None,
 ) -> Path:
     """Evaluate ``generated`` against ``real`` and write ``report.md``, ``realism.csv`` and PNGs.
 
-    Returns the path of ``report.md``.
+    ``scale`` goes to :func:`scsynth.metrics.realism`. Returns the path of ``report.md``.
     """
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -107,7 +110,7 @@ def write_report(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = metrics.realism(real, generated, n_obs=n_obs, layer=layer, seed=seed)
+    table = metrics.realism(real, generated, n_obs=n_obs, layer=layer, seed=seed, scale=scale)
     table.to_csv(out / "realism.csv", index=False)
     has_labels = labels_key is not None and labels_key in real.obs and labels_key in generated.obs
     figures = {"real_vs_generated.png": pl.real_vs_generated(

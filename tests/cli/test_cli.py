@@ -83,6 +83,18 @@ def test_train_drops_empty_genes_with_a_warning(tmp_path):
     assert ScGAN.load(tmp_path / "m").var_names_.shape == (adata.n_vars - 4,)
 
 
+def test_evaluate_on_the_log_scale(tmp_path, pbmc, capsys):
+    pbmc[:350].write_h5ad(tmp_path / "real.h5ad")
+    pbmc[350:].write_h5ad(tmp_path / "sim.h5ad")
+    files = [str(tmp_path / "real.h5ad"), str(tmp_path / "sim.h5ad")]
+    assert main(["evaluate", *files, "--report", str(tmp_path / "rep"), "-n", "60", "--scale", "log1p"]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "here the forest, the MMD and the centroid distances too" in report
+    with pytest.raises(SystemExit):
+        main(["evaluate", *files, "--report", str(tmp_path / "other"), "--scale", "log2"])
+    assert "invalid choice: 'log2'" in capsys.readouterr().err
+
+
 def test_evaluate_writes_a_report(tmp_path, pbmc, capsys):
     real, sim = pbmc[:350].copy(), pbmc[350:].copy()  # two halves of real cells: a realistic "simulator"
     real.write_h5ad(tmp_path / "real.h5ad")
@@ -108,6 +120,7 @@ def test_evaluate_writes_a_report(tmp_path, pbmc, capsys):
     assert report.startswith("# scsynth realism report\n\n**Overall: ")
     assert "| rf_auroc | good |" in report
     assert "all 765 genes (the data have fewer than the 1000 highly variable genes asked for)" in report
+    assert "the forest, the MMD and the centroid distances see the scaled values themselves" in report
     assert "every cell is scaled so that its values add up to 20,000" in report
 
 

@@ -126,7 +126,7 @@ NEW_FLAGS = {
     "generate": ["-n N, --n-obs N", "--condition", "--modality", "--seed", "--overwrite"],
     "stratify": ["--groupby", "--references", "--seed", "--overwrite"],
     "perturb": ["-n N, --n-obs N", "--seed", "--overwrite"],
-    "evaluate": ["-n N, --n-obs N", "--labels-key", "--layer", "--seed", "--overwrite"],
+    "evaluate": ["-n N, --n-obs N", "--labels-key", "--layer", "--scale", "--seed", "--overwrite"],
     "data": ["--seed", "--overwrite"],
     "demo": ["--max-steps", "--batch-size", "--seed"],
     "upgrade": [],

@@ -226,6 +226,26 @@ def test_bad_inputs(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
         realism(real, gen, n_repeats=0)
 
 
+def test_log1p_scale_changes_what_the_forest_and_mmd_see_only(halves: tuple[ad.AnnData, ad.AnnData]) -> None:
+    real, gen = halves
+    x = gen.X.copy()
+    low = (x > 0) & (x < np.quantile(x[x > 0], 0.3))
+    x[low] *= 4  # the lowly expressed values bent
+    bent = ad.AnnData(x, var=gen.var.copy())
+    norm, log = (realism(real, bent, scale=s, **SMALL).set_index("metric") for s in ("normalized", "log1p"))
+    assert log.attrs["params"]["scale"] == "log1p" and norm.attrs["params"]["scale"] == "normalized"
+    for metric in ("rf_auroc", "mmd", "euclidean_centroid"):
+        assert not np.isclose(norm.loc[metric, "value"], log.loc[metric, "value"]), metric
+        assert not np.isclose(norm.loc[metric, "control"], log.loc[metric, "control"]), metric
+    # miLISI and the gene statistics take their own log1p on either scale
+    own_log = ["milisi", "gene_mean_corr", "gene_var_corr", "gene_zero_frac_corr", "gene_corr_corr"]
+    columns = ["value", "control"]
+    pd.testing.assert_frame_equal(norm.loc[own_log, columns], log.loc[own_log, columns])
+    assert abs(log.loc["rf_auroc", "control"] - 0.5) < 0.1
+    with pytest.raises(ValueError, match="`scale` must be one of"):
+        realism(real, gen, scale="log")
+
+
 def test_normalize_library_keeps_empty_cells() -> None:
     x = np.array([[1.0, 3.0], [0.0, 0.0]])
     np.testing.assert_allclose(normalize_library(x, 100), [[25.0, 75.0], [0.0, 0.0]])

@@ -29,7 +29,7 @@ def evaluate(args: argparse.Namespace) -> None:
                          "them, or choose another --report.")
     real, sim = read_h5ad(args.real), read_h5ad(args.simulated)
     path = write_report(real, sim, args.report, labels_key=args.labels_key, layer=args.layer, n_obs=args.n_obs,
-                        seed=args.seed)
+                        seed=args.seed, scale=args.scale)
     import pandas as pd
 
     from .._report import realism_text

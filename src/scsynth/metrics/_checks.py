@@ -58,3 +58,26 @@ def as_matrix_pair(
                 raise ValueError(f"`{name}` contains negative values (min {m.min():.3g}); pass normalised "
                                  "non-log expression, not scaled or centred data.")
     return a, b
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int, if it is an integer (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_positive_number(name: str, value: object) -> float:
+    """``value`` as a float, if it is a finite positive number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}.")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}.")
+    return value

@@ -154,3 +154,20 @@ def dense_rows(x: Matrix, rows: np.ndarray) -> np.ndarray:
     """Rows ``rows`` of ``x`` as a dense float64 array (only sampled cells are ever densified)."""
     sub = x[rows]
     return np.asarray(sub.toarray() if sparse.issparse(sub) else sub, dtype=np.float64)
+
+
+#: Scales :func:`~scsynth.metrics.realism` compares cells on
+SCALES = ("normalized", "log1p")
+
+
+def to_scale(x: Matrix, scale: str) -> Matrix:
+    """Normalised expression ``x`` on ``scale`` (one of :data:`SCALES`), dense or sparse as given.
+
+    Examples
+    --------
+    >>> to_scale(np.array([[0.0, np.e - 1]]), "log1p")
+    array([[0., 1.]])
+    """
+    if scale == "normalized":
+        return x
+    return x.log1p() if sparse.issparse(x) else np.log1p(x)
