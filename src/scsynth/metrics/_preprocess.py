@@ -160,14 +160,12 @@ def dense_rows(x: Matrix, rows: np.ndarray) -> np.ndarray:
 SCALES = ("normalized", "log1p")
 
 
-def to_scale(x: Matrix, scale: str) -> Matrix:
-    """Normalised expression ``x`` on ``scale`` (one of :data:`SCALES`), dense or sparse as given.
+def to_scale(x: np.ndarray, scale: str) -> np.ndarray:
+    """Normalised expression ``x`` (dense) on ``scale``, one of :data:`SCALES`.
 
     Examples
     --------
     >>> to_scale(np.array([[0.0, np.e - 1]]), "log1p")
     array([[0., 1.]])
     """
-    if scale == "normalized":
-        return x
-    return x.log1p() if sparse.issparse(x) else np.log1p(x)
+    return np.log1p(x) if scale == "log1p" else x

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -261,8 +263,7 @@ class RealismTable(pd.DataFrame):
 def _compare(
     x: np.ndarray, y: np.ndarray, *, seed: int, rf_trees: int, n_jobs: int, scale: str
 ) -> dict[str, float]:
-    """All metrics of ``y`` against the real sample ``x`` (normalised HVG expression); the forest, the MMD and
-    the centroids see ``scale``, miLISI and the gene statistics take their own log1p."""
+    """All metrics of ``y`` against the real sample ``x`` on ``scale`` (miLISI, gene stats: own log1p)."""
     sx, sy = to_scale(x, scale), to_scale(y, scale)
     return {
         "rf_auroc": rf_auroc(sx, sy, n_estimators=rf_trees, seed=seed, n_jobs=n_jobs),
@@ -328,9 +329,8 @@ def realism(
         Trees of the random forest (fewer is faster and noisier).
     scale
         What the forest, the MMD and the centroid distances see: ``"normalized"`` values (the published
-        protocol) or their ``"log1p"``, the scale of a usual analysis (``sc.pp.log1p`` before PCA) and
-        a stricter test of lowly expressed genes (ScGAN docs, "What the forest sees on a log scale").
-        miLISI and the gene statistics always take ``log1p`` of the normalised values.
+        protocol) or their ``"log1p"`` (a usual analysis' scale, stricter on lowly expressed genes; ScGAN
+        docs, "What the forest sees on a log scale"). miLISI and gene statistics always use ``log1p``.
 
     Returns
     -------
@@ -370,6 +370,7 @@ def realism(
     metric_runs: list[dict[str, float]] = []
     control_runs: list[dict[str, float]] = []
     seeds = np.random.SeedSequence(seed).spawn(n_repeats)
+    compare = partial(_compare, rf_trees=rf_trees, n_jobs=n_jobs, scale=scale)
     # the matrices are small (2m x n_hvg): threaded BLAS only oversubscribes the cores the forest
     # uses and was several times slower on busy machines
     with threadpool_limits(limits=1, user_api="blas"):
@@ -378,11 +379,10 @@ def realism(
             perm = rng.permutation(n_real)
             a = dense_rows(x_real, perm[:m])
             g = dense_rows(x_gen, rng.choice(n_gen, size=m, replace=False))
-            options = {"seed": int(rng.integers(2**31 - 1)), "rf_trees": rf_trees, "n_jobs": n_jobs}
-            options["scale"] = scale
-            metric_runs.append(_compare(a, g, **options))
+            rep_seed = int(rng.integers(2**31 - 1))
+            metric_runs.append(compare(a, g, seed=rep_seed))
             if control:
-                control_runs.append(_compare(a, dense_rows(x_real, perm[m : 2 * m]), **options))
+                control_runs.append(compare(a, dense_rows(x_real, perm[m : 2 * m]), seed=rep_seed))
 
     value, value_sd = _summarise(metric_runs)
     if control:
