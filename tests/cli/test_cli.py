@@ -95,6 +95,15 @@ def test_evaluate_on_the_log_scale(tmp_path, pbmc, capsys):
     assert "invalid choice: 'log2'" in capsys.readouterr().err
 
 
+def test_evaluate_offers_the_scales_of_the_metric():
+    from scsynth.cli._parser import build_parser
+    from scsynth.metrics._preprocess import SCALES
+
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    scale = next(a for a in evaluate._actions if a.dest == "scale")
+    assert tuple(scale.choices) == SCALES and scale.default == SCALES[0]
+
+
 def test_evaluate_writes_a_report(tmp_path, pbmc, capsys):
     real, sim = pbmc[:350].copy(), pbmc[350:].copy()  # two halves of real cells: a realistic "simulator"
     real.write_h5ad(tmp_path / "real.h5ad")

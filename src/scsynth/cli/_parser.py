@@ -115,10 +115,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     add_layer(p, where="both files")
     p.add_argument("-n", "--n-obs", type=positive_int, default=1000, metavar="N",
                    help="cells per side (default: 1000)")
+    # metrics' SCALES, spelled out: importing scsynth.metrics here would load scanpy on every command
     p.add_argument("--scale", choices=["normalized", "log1p"], default="normalized",
-                   help="what the forest, MMD and centroid distances see: library-size-normalised values (the "
-                        "published protocol, default) or their log1p (the scale of a usual analysis; stricter on "
-                        "lowly expressed genes)")
+                   help="what the forest, MMD and centroid distances see: library-size-normalised "
+                        "values (the published protocol, default) or their log1p (the scale of a usual "
+                        "analysis; stricter on lowly expressed genes)")
     add_seed(p)
     add_overwrite(p, target="the report files in an existing --report directory")
     p.set_defaults(func=_evaluate.evaluate)
