@@ -126,8 +126,9 @@ def report(runs: list[dict], info: dict) -> str:
              "detected genes: median ratio, W1/ctrl": "" if pd.isna(r["detected_median_ratio"]) else
              f"{r['detected_median_ratio']:.2f}, {r['detected_w1/ctrl']:.1f}"}
             for (m, s), r in table.iterrows()]
-    text = (f"One {int(frame['budget_steps'].iloc[0])}-step training per model and seed, scored at several of its "
-            f"steps; medians over seeds; held-out real cells of {DATASET}; {int(frame['repeats'].iloc[0])} repeats "
+    steps = ", ".join(str(int(s)) for s in sorted(frame["step"].unique()))
+    text = (f"One {int(frame['budget_steps'].iloc[0])}-step training per model and seed, scored at step(s) {steps}; "
+            f"medians over seeds; held-out real cells of {DATASET}; {int(frame['repeats'].iloc[0])} repeats "
             f"per score. Machine: {info['processor']}, {info['cpus']} CPUs, torch {info['torch']}.\n\n"
             + markdown_table(rows, ["model", "step", "seeds", "RF AUROC (ctrl)", "per seed", "MMD/ctrl",
                                     "marker lfc ratio", "detected genes: median ratio, W1/ctrl"]))

@@ -265,6 +265,9 @@ def _copy_benchmark_tables() -> None:
     tables["realism_current"] = "python benchmarks/realism_current.py"
     tables["realism_curve"] = ("python benchmarks/realism_curve.py --repeats 10 --threads 1; the same with --at 2000 "
                                "--models cscGAN --min-calibration-cells 5")
+    tables["realism_curve_10seeds"] = (
+        "python benchmarks/realism_curve.py --at 2000 --repeats 10 --threads 1 --seeds 0 1 2 3 4 5 6 7 8 9 "
+        "--out realism_curve_10seeds")
     tables["realism_log_scale"] = ("python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN; "
                                    "--variant 'ScGAN, log1p critic' ScGAN '{\"critic_input\": \"log1p\"}'; --uncalibrated")
     for name, command in tables.items():
