@@ -144,7 +144,8 @@ def report(runs: list[dict], info: dict) -> str:
     return text
 
 
-def figure(runs: list[dict], path: Path) -> None:
+def figure(runs: list[dict], path: Path):
+    """RF AUROC against generator step, per seed and its median; with one step scored, per seed (paired)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,20 +153,29 @@ def figure(runs: list[dict], path: Path) -> None:
 
     frame = pd.DataFrame(runs)
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    one_step = frame["step"].nunique() == 1
     for i, (model, rows) in enumerate(frame.groupby("model", sort=False)):
         colour = plt.cm.tab10(i)
+        if one_step:  # each seed's score, paired across models, and the medians
+            rows = rows.sort_values("seed")
+            ax.plot(rows["seed"], rows["rf_auroc"], "o", color=colour, label=model)
+            ax.axhline(float(rows["rf_auroc"].median()), color=colour, lw=1, label=f"{model} (median)")
+            continue
         for _, seed_rows in rows.groupby("seed"):
             seed_rows = seed_rows.sort_values("step")
             ax.plot(seed_rows["step"], seed_rows["rf_auroc"], "-", color=colour, alpha=0.3, lw=1)
         median = rows.groupby("step")["rf_auroc"].median()
         ax.plot(median.index, median.to_numpy(), "o-", color=colour, label=f"{model} (median)")
     ax.axhline(float(frame["rf_auroc_control"].median()), color="grey", ls="--", lw=1, label="real vs real")
-    ax.set(xlabel="generator step (of one training)", ylabel="RF AUROC (0.5 = indistinguishable)",
-           title=f"{DATASET}: realism along training")
+    ax.set(xlabel="seed (split and training)" if one_step else "generator step (of one training)",
+           ylabel="RF AUROC (0.5 = indistinguishable)",
+           title=f"{DATASET}: step {int(frame['step'].iloc[0])}, per seed" if one_step
+           else f"{DATASET}: realism along training")
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 # -- main ----------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # appended: shadows nothing
-from realism_curve import load_snapshots, report, train_snapshots
+from realism_curve import figure, load_snapshots, report, train_snapshots
 
 import scsynth
 
@@ -40,3 +40,17 @@ def test_report_pairs_the_models_by_seed_and_step():
     text = report(runs, info)
     assert "-0.050 / +0.030" in text and "1 of 2" in text
     assert "0.55 (0.52)" in text  # ScGAN's median RF AUROC next to the control
+
+
+@pytest.mark.parametrize("steps", [[2000], [400, 2000]])
+def test_figure_draws_one_step_per_seed_and_several_steps_as_curves(steps, tmp_path):
+    runs = [{"model": m, "seed": s, "step": t, "rf_auroc": 0.5 + 0.01 * s, "rf_auroc_control": 0.52}
+            for m in ("ScGAN", "cscGAN") for s in range(3) for t in steps]
+    fig = figure(runs, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ax = fig.axes[0]
+    expected = "seed (split and training)" if len(steps) == 1 else "generator step (of one training)"
+    assert ax.get_xlabel() == expected
+    ax_labels = ax.get_legend_handles_labels()[1]
+    assert "ScGAN (median)" in ax_labels and "real vs real" in ax_labels
+    assert ("ScGAN" in ax_labels) == (len(steps) == 1)  # per-seed points: labelled when one step is scored
