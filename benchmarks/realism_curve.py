@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import time
 import warnings
@@ -186,6 +187,9 @@ def main() -> None:
                         help="generator steps to score")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=["ScGAN", "cscGAN"], choices=["ScGAN", "cscGAN"])
+    parser.add_argument("--variant", nargs=3, action="append", default=[], metavar=("NAME", "MODEL", "JSON"),
+                        help="also score MODEL built with these ScGAN keyword arguments (snapshots named after "
+                             "NAME), e.g. --variant 'ScGAN, Poisson output' ScGAN '{\"output_noise\": \"poisson\"}'")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each realism comparison")
     parser.add_argument("--save-snapshots", type=Path, default=None, help="folder to keep the snapshots in")
     parser.add_argument("--from-snapshots", type=Path, default=None, help="score snapshots saved there, no training")
@@ -211,12 +215,15 @@ def main() -> None:
     for seed in [] if args.summarize else args.seeds:
         split = load_splits([DATASET], seed)[DATASET]
         print(f"== seed {seed}: {split.train.n_obs} training, {split.held_out.n_obs} held out", flush=True)
-        for name in args.models:
-            path = (args.from_snapshots or args.save_snapshots or Path(".")) / f"{name}_s{seed}_{args.steps}.pt"
+        runs_of = {name: (name, {}) for name in args.models} | {
+            name: (base, json.loads(kwargs)) for name, base, kwargs in args.variant}
+        for name, (base, kwargs) in runs_of.items():
+            path = ((args.from_snapshots or args.save_snapshots or Path("."))
+                    / f"{name.replace(' ', '_')}_s{seed}_{args.steps}.pt")
             if args.from_snapshots:
-                model, weights = load_snapshots(split, name, path, seed)
+                model, weights = load_snapshots(split, base, path, seed, **kwargs)
             else:
-                model, weights = train_snapshots(split, name, args.steps, args.at, seed)
+                model, weights = train_snapshots(split, base, args.steps, args.at, seed, **kwargs)
                 if args.save_snapshots:
                     args.save_snapshots.mkdir(parents=True, exist_ok=True)
                     torch.save(weights, path)

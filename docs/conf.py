@@ -270,6 +270,13 @@ def _copy_benchmark_tables() -> None:
         "--out realism_curve_10seeds")
     tables["realism_log_scale"] = ("python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN; "
                                    "--variant 'ScGAN, log1p critic' ScGAN '{\"critic_input\": \"log1p\"}'; --uncalibrated")
+    tables["realism_log_scale_poisson"] = (
+        "python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN --variant 'ScGAN, Poisson output' "
+        "ScGAN '{\"output_noise\": \"poisson\"}' --out realism_log_scale_poisson")
+    tables["realism_curve_poisson"] = (
+        "python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models ScGAN --variant "
+        "'ScGAN, Poisson output' ScGAN '{\"output_noise\": \"poisson\"}' --seeds 0 1 2 --repeats 10 "
+        "--out realism_curve_poisson")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -54,3 +54,16 @@ def test_figure_draws_one_step_per_seed_and_several_steps_as_curves(steps, tmp_p
     ax_labels = ax.get_legend_handles_labels()[1]
     assert "ScGAN (median)" in ax_labels and "real vs real" in ax_labels
     assert ("ScGAN" in ax_labels) == (len(steps) == 1)  # per-seed points: labelled when one step is scored
+
+
+def test_variant_snapshots_rebuild_the_variant(split, tmp_path):
+    # --variant: a model built with other ScGAN options, its snapshots loaded into the same variant
+    scsynth.settings.seed = 0
+    model, weights = train_snapshots(split, "ScGAN", 3, [3], seed=0, output_noise="poisson")
+    assert model.output_noise == "poisson" and model.module.count_noise.is_fitted
+    path = tmp_path / "ScGAN,_Poisson_output_s0_3.pt"
+    torch.save(weights, path)
+    rebuilt, loaded = load_snapshots(split, "ScGAN", path, seed=0, output_noise="poisson")
+    rebuilt.module.load_state_dict(loaded[3])
+    assert rebuilt.output_noise == "poisson"
+    assert torch.equal(rebuilt.module.count_noise.units, model.module.count_noise.units)

@@ -45,6 +45,9 @@ def _add_scgan(train_sub: argparse._SubParsersAction) -> None:
     add_layer(p)
     add_normalized(p, detected=True)
     p.add_argument("--max-steps", type=positive_int, default=2000, help="generator steps (default: 2000)")
+    p.add_argument("--output-noise", choices=["none", "poisson"], default="none",
+                   help="'poisson': draw each generated value as counts at a real cell's depth, in training and "
+                        "generation (realer cells on a log scale; see the ScGAN docs) (default: none)")
     add_batch_size(p, default=128, unit="cells")
     add_no_calibration(p)
     add_seed(p)

@@ -58,6 +58,27 @@ def fit_marginals(model, train_indices: np.ndarray, codes: np.ndarray, seed: int
         calibration.fit(fake, real, int(code))
 
 
+def fit_count_units(model, train_indices: np.ndarray, codes: np.ndarray, seed: int) -> None:
+    """Fit ``model.module.count_noise``: per group (code of ``codes``), the count units of up to
+    ``CALIBRATION_CELLS`` of its training cells (``library_size / total`` for counts, else each cell's
+    smallest positive normalised value; ``scsynth.nn._count_noise.count_units``)."""
+    from ..nn._count_noise import count_units
+
+    noise = model.module.count_noise
+    rng = np.random.default_rng([seed, 2])
+    layer = model.registry_["setup_args"].get("layer")
+    library_size = model.module.normalize.library_size
+    for code in np.unique(codes):
+        members = np.asarray(train_indices)[codes == code]
+        take = np.sort(rng.choice(members, min(len(members), CALIBRATION_CELLS), replace=False))
+        raw = read_rows(model.adata, layer, take)
+        raw = np.asarray(raw.toarray() if sparse.issparse(raw) else raw, dtype=np.float32)
+        totals = raw.sum(1, dtype=np.float64) if model.is_count_data else None
+        units = count_units(normalized_profiles(raw, library_size), totals)
+        if len(units):
+            noise.fit(units, int(code))
+
+
 def fit_scgan_marginals(model, train_indices: np.ndarray, seed: int) -> None:
     """ScGAN: per label (one group when unconditional), over all genes."""
     module = model.module

@@ -22,7 +22,7 @@ from ..nn import init_output_at_data
 from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 from ._inputs import resolve_is_count_data
-from ._marginals import fit_scgan_marginals
+from ._marginals import fit_count_units, fit_scgan_marginals
 from ._profile_stats import profile_stats
 
 
@@ -56,6 +56,13 @@ class ScGAN(GANModelBase):
         fractions (and, for cscGAN, each label's mean profile through a per-label output bias), just before
         the first training (:func:`~scsynth.nn.init_output_at_data`); ``"random"`` keeps the original
         scGAN's random output layer (models saved before this option load with it).
+    output_noise
+        ``"none"`` (default): generated cells are the generator's output. ``"poisson"``: each generated
+        cell is drawn as counts at a count unit taken from the training cells (per label for cscGAN), in
+        training and in generation (:class:`~scsynth.nn.CountNoise`): the generator models each cell's
+        expected profile and the per-gene noise is independent, as in real cells (far harder to tell from
+        them on a ``log1p`` scale; ``benchmarks/realism_log_scale.py``). Models saved before this option
+        load with ``"none"``.
 
     Examples
     --------
@@ -76,7 +83,8 @@ class ScGAN(GANModelBase):
     # more realistic cells (benchmarks/realism.py --steps 600, docs/models/scgan.md)
     _default_plan_kwargs = {"lr": 5e-4}
     _calibrates_marginals = True
-    _legacy_init_defaults = {"output_init": "random"}  # models saved before the option had a random output
+    # models saved before these options: a random output layer, no count noise
+    _legacy_init_defaults = {"output_init": "random", "output_noise": "none"}
 
     def __init__(
         self,
@@ -89,11 +97,15 @@ class ScGAN(GANModelBase):
         library_size: float = DEFAULT_LIBRARY_SIZE,
         critic_input: str = "none",
         output_init: str = "data",
+        output_noise: str = "none",
     ) -> None:
         super().__init__(adata, registry)
         if output_init not in ("data", "random"):
             raise ValueError(f"output_init must be 'data' or 'random', got {output_init!r}.")
+        if output_noise not in ("none", "poisson"):
+            raise ValueError(f"output_noise must be 'none' or 'poisson', got {output_noise!r}.")
         self.output_init = output_init
+        self.output_noise = output_noise
         n_labels = int(self.summary_stats.n_labels)
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(settings.seed)
@@ -202,6 +214,10 @@ class ScGAN(GANModelBase):
             check_label_sizes(names, min_cells=self._min_cells_per_label, key=self.labels_key)
 
     def _before_first_training(self, train_indices: np.ndarray) -> None:
+        if self.output_noise == "poisson":
+            n = len(train_indices)
+            codes = self._label_codes()[train_indices] if self.module.conditional else np.zeros(n, np.int64)
+            fit_count_units(self, train_indices, codes, settings.seed)
         if self.output_init != "data":
             return
         gen = self.module.generator

@@ -9,7 +9,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from .._constants import DEFAULT_LIBRARY_SIZE, SCSYNTH_KEYS
-from ..nn import LibrarySizeNormalization, MarginalCalibration, MLPCritic, MLPGenerator
+from ..nn import CountNoise, LibrarySizeNormalization, MarginalCalibration, MLPCritic, MLPGenerator
 
 
 def as_dense(x: torch.Tensor) -> torch.Tensor:
@@ -23,6 +23,10 @@ class ScGANModule(BaseModuleClass):
     compares generated and real cells on the same scale. The module exposes the protocol that
     :class:`~scsynth.train.WGANGPTrainingPlan` drives: :meth:`generator_parameters`,
     :meth:`critic_parameters`, :meth:`critic`, ``inference`` (real cells) and ``generative`` (fakes).
+
+    The module also holds a :class:`~scsynth.nn.CountNoise` layer, applied to every generated cell (in
+    ``generative`` and :meth:`sample`) once its unit distributions are fitted
+    (``ScGAN(output_noise="poisson")`` fits them before training; unfitted it changes nothing).
 
     Parameters
     ----------
@@ -71,6 +75,8 @@ class ScGANModule(BaseModuleClass):
         self.critic_net = MLPCritic(n_input, n_hidden=critic_hidden, n_labels=n_cond, input_transform=critic_input)
         # per-label maps of generated normalised values onto the training cells' (fitted after training)
         self.marginals = MarginalCalibration(n_input, max(n_labels, 1))
+        # per-label count units of the training cells (fitted before training with output_noise="poisson")
+        self.count_noise = CountNoise(max(n_labels, 1))
 
     # -- protocol used by the WGAN-GP plan -------------------------------------------------------
     def generator_parameters(self) -> Iterator[nn.Parameter]:
@@ -111,7 +117,8 @@ class ScGANModule(BaseModuleClass):
         """Generate ``n_obs`` normalised cells (of ``labels`` when conditional)."""
         if z is None:
             z = self.draw_noise(n_obs)
-        return {"x_fake": self.generator(z, labels if self.conditional else None), "z": z}
+        labels = labels if self.conditional else None
+        return {"x_fake": self.count_noise(self.generator(z, labels), labels), "z": z}
 
     def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
         """Generator loss ``-E[critic(G(z))]``."""
@@ -132,7 +139,8 @@ class ScGANModule(BaseModuleClass):
     ) -> torch.Tensor | None:
         """Generate ``n_obs`` normalised cells on the CPU, in batches, with the module in eval mode.
 
-        ``normalize=False`` gives the generator's ReLU output before the library-size normalisation. With
+        ``normalize=False`` gives the generator's ReLU output before the library-size normalisation (with a
+        fitted :class:`~scsynth.nn.CountNoise`, the noisy normalised cells: the noise is in their units). With
         ``on_batch``, each batch of cells is handed to ``on_batch(start, cells)`` as it is made (and not
         kept, so no ``n_obs x genes`` tensor exists; ``cells`` is overwritten by the next batch: copy it to
         keep it) and ``None`` is returned. The eval-mode BatchNorm
@@ -188,7 +196,11 @@ class ScGANModule(BaseModuleClass):
                 lab = labels[start:stop].to(self.device) if self.conditional and labels is not None else None
                 if self.conditional and lab is None:
                     raise ValueError("This generator is conditional: pass `labels`.")
-                cells = forward(z, lab).cpu()
+                cells = forward(z, lab)
+                if self.count_noise.is_fitted:
+                    cells = cells if normalize else self.normalize(cells)
+                    cells = self.count_noise(cells, lab, generator=generator)
+                cells = cells.cpu()
                 if on_batch is None:
                     out.append(cells)
                 else:

@@ -1,6 +1,7 @@
 """Reusable torch layers."""
 
 from ._conditional_batchnorm import ConditionalBatchNorm1d
+from ._count_noise import CountNoise
 from ._critic import MLPCritic
 from ._generator import MLPGenerator
 from ._labeler import MLPRegressor
@@ -13,6 +14,7 @@ from ._target_generators import TargetGenerators
 
 __all__ = [
     "ConditionalBatchNorm1d",
+    "CountNoise",
     "LibrarySizeNormalization",
     "MarginalCalibration",
     "MLPCritic",
