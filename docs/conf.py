@@ -277,6 +277,9 @@ def _copy_benchmark_tables() -> None:
         "python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models ScGAN --variant "
         "'ScGAN, Poisson output' ScGAN '{\"output_noise\": \"poisson\"}' --seeds 0 1 2 --repeats 10 "
         "--out realism_curve_poisson")
+    tables["realism_log_scale_poisson_cscgan"] = (
+        "python benchmarks/realism_log_scale.py --snapshots <dir> --models cscGAN --variant 'cscGAN, Poisson output' "
+        "cscGAN '{\"output_noise\": \"poisson\"}' --seeds 0 1 --out realism_log_scale_poisson_cscgan")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
