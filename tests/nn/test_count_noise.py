@@ -3,6 +3,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
 from scsynth.nn import CountNoise
 from scsynth.nn._count_noise import count_units
@@ -84,9 +85,24 @@ def test_fit_refuses_no_units():
 
 
 def test_count_units_of_counts_and_of_a_lattice():
-    counts = np.array([[1, 0, 3], [2, 1, 1], [0, 0, 0]], np.float32)
-    normalized = counts / np.maximum(counts.sum(1, keepdims=True), 1) * 100
+    counts = np.array([[1, 0, 3], [2, 1, 1], [0, 0, 0], [0, 5, 0]], np.float32)
     # 100 / total; the empty cell is left out
-    np.testing.assert_allclose(count_units(normalized, counts.sum(1)), [25.0, 25.0])
-    # values already normalised (e.g. expm1 of log-normalised data): one count = the smallest positive value
-    np.testing.assert_allclose(count_units(normalized), [25.0, 25.0])
+    np.testing.assert_allclose(count_units(counts, 100, counts=True), [25.0, 25.0, 20.0])
+    # values on a count lattice but not counts (e.g. expm1 of log-normalised data): after normalisation, one
+    # count = the smallest positive value
+    lattice = counts * np.array([[0.5], [3.0], [1.0], [0.1]], np.float32)
+    np.testing.assert_allclose(count_units(lattice, 100, counts=False), [25.0, 25.0, 100.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_count_units_read_sparse_rows_as_dense_ones(counts):
+    rng = np.random.default_rng(0)
+    dense = (rng.poisson(0.7, (40, 12)) * rng.uniform(0.5, 2, (40, 1))).astype(np.float32)
+    stored = sparse.csr_matrix(dense)
+    stored.data[::5] = 0.0  # explicit zeros are not a cell's smallest positive value
+    dense = stored.toarray()
+    assert stored.nnz > np.count_nonzero(dense)
+    expected = count_units(dense, 1e4, counts=counts)
+    assert len(expected) == np.count_nonzero(dense.sum(1))
+    np.testing.assert_allclose(count_units(stored, 1e4, counts=counts), expected, rtol=1e-6)
+    np.testing.assert_allclose(count_units(sparse.csc_matrix(dense), 1e4, counts=counts), expected, rtol=1e-6)

@@ -61,7 +61,8 @@ def fit_marginals(model, train_indices: np.ndarray, codes: np.ndarray, seed: int
 def fit_count_units(model, train_indices: np.ndarray, codes: np.ndarray, seed: int) -> None:
     """Fit ``model.module.count_noise``: per group (code of ``codes``), the count units of up to
     ``CALIBRATION_CELLS`` of its training cells (``library_size / total`` for counts, else each cell's
-    smallest positive normalised value; ``scsynth.nn._count_noise.count_units``)."""
+    smallest positive normalised value; ``scsynth.nn._count_noise.count_units``), read as stored (sparse
+    rows stay sparse)."""
     from ..nn._count_noise import count_units
 
     noise = model.module.count_noise
@@ -71,10 +72,7 @@ def fit_count_units(model, train_indices: np.ndarray, codes: np.ndarray, seed: i
     for code in np.unique(codes):
         members = np.asarray(train_indices)[codes == code]
         take = np.sort(rng.choice(members, min(len(members), CALIBRATION_CELLS), replace=False))
-        raw = read_rows(model.adata, layer, take)
-        raw = np.asarray(raw.toarray() if sparse.issparse(raw) else raw, dtype=np.float32)
-        totals = raw.sum(1, dtype=np.float64) if model.is_count_data else None
-        units = count_units(normalized_profiles(raw, library_size), totals)
+        units = count_units(read_rows(model.adata, layer, take), library_size, counts=model.is_count_data)
         if len(units):
             noise.fit(units, int(code))
 

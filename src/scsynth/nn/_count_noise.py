@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch import nn
 
 #: quantiles of the per-cell count unit kept per group
 N_UNIT_QUANTILES = 101
 
 
-def count_units(normalized: np.ndarray, totals: np.ndarray | None = None) -> np.ndarray:
-    """One count's worth of each cell's normalised values: ``library_size / total count`` for counts
-    (``totals`` given), else the cell's smallest positive value (log-normalised data un-logged sit on that
-    lattice). Cells without positive values are left out."""
-    normalized = np.asarray(normalized, dtype=np.float32)
-    if totals is not None:
-        totals = np.asarray(totals, dtype=np.float64).ravel()
-        scale = normalized.sum(1, dtype=np.float64)
-        keep = totals > 0
-        return (scale[keep] / totals[keep]).astype(np.float32)
-    masked = np.where(normalized > 0, normalized, np.inf)
-    units = masked.min(1)
-    return units[np.isfinite(units)].astype(np.float32)
+def count_units(raw, library_size: float, *, counts: bool) -> np.ndarray:
+    """One count's worth of each cell's values once normalised to ``library_size``.
+
+    ``raw`` holds cells as rows (dense or scipy sparse; read without densifying). For counts, a cell's unit
+    is ``library_size / total count``; otherwise (log-normalised data un-logged sit on a lattice) it is the
+    cell's smallest positive value after normalisation. Cells without positive values are left out.
+    """
+    if sparse.issparse(raw):
+        raw = sparse.csr_matrix(raw)
+        totals = np.asarray(raw.sum(1, dtype=np.float64)).ravel()
+        smallest = np.full(raw.shape[0], np.inf)
+        stored = np.diff(raw.indptr) > 0  # the segment of a row with stored values ends where the next one starts
+        if stored.any():
+            values = np.where(raw.data > 0, raw.data, np.inf)
+            smallest[stored] = np.minimum.reduceat(values, raw.indptr[:-1][stored])
+    else:
+        raw = np.asarray(raw)
+        totals = raw.sum(1, dtype=np.float64)
+        smallest = np.where(raw > 0, raw, np.inf).min(1) if raw.shape[1] else np.full(raw.shape[0], np.inf)
+    keep = (totals > 0) & np.isfinite(smallest)
+    units = library_size / totals[keep]
+    if not counts:
+        units = units * smallest[keep]
+    return units.astype(np.float32)
 
 
 class CountNoise(nn.Module):
