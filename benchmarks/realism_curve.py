@@ -172,6 +172,8 @@ def figure(runs: list[dict], path: Path):
            ylabel="RF AUROC (0.5 = indistinguishable)",
            title=f"{DATASET}: step {int(frame['step'].iloc[0])}, per seed" if one_step
            else f"{DATASET}: realism along training")
+    if one_step:
+        ax.set_xticks(sorted(int(seed) for seed in frame["seed"].unique()))  # seeds, not fractions of one
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

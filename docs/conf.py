@@ -280,6 +280,21 @@ def _copy_benchmark_tables() -> None:
     tables["realism_log_scale_poisson_cscgan"] = (
         "python benchmarks/realism_log_scale.py --snapshots <dir> --models cscGAN --variant 'cscGAN, Poisson output' "
         "cscGAN '{\"output_noise\": \"poisson\"}' --seeds 0 1 --out realism_log_scale_poisson_cscgan")
+    latent = ("--variant 'ScGAN, Poisson output' ScGAN '{\"output_noise\": \"poisson\"}' "
+              "(count units tied to the latent; independent units: the first version's snapshots)")
+    tables["realism_log_scale_poisson_latent"] = (
+        f"python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN {latent} "
+        "--out realism_log_scale_poisson_latent")
+    tables["realism_curve_poisson_latent"] = (
+        f"python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models ScGAN {latent} "
+        "--seeds 0 1 2 --repeats 10 --out realism_curve_poisson_latent")
+    latent_cscgan = latent.replace("ScGAN", "cscGAN")
+    tables["realism_log_scale_poisson_latent_cscgan"] = (
+        f"python benchmarks/realism_log_scale.py --snapshots <dir> --models cscGAN {latent_cscgan} "
+        "--seeds 0 1 --out realism_log_scale_poisson_latent_cscgan")
+    tables["realism_curve_poisson_latent_cscgan"] = (
+        "python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models cscGAN "
+        f"{latent_cscgan} --seeds 0 1 --repeats 10 --out realism_curve_poisson_latent_cscgan")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

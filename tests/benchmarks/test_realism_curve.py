@@ -54,6 +54,8 @@ def test_figure_draws_one_step_per_seed_and_several_steps_as_curves(steps, tmp_p
     ax_labels = ax.get_legend_handles_labels()[1]
     assert "ScGAN (median)" in ax_labels and "real vs real" in ax_labels
     assert ("ScGAN" in ax_labels) == (len(steps) == 1)  # per-seed points: labelled when one step is scored
+    if len(steps) == 1:
+        assert list(ax.get_xticks()) == [0, 1, 2]  # whole seeds on the axis
 
 
 def test_variant_snapshots_rebuild_the_variant(split, tmp_path):

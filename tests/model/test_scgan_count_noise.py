@@ -61,6 +61,25 @@ def test_poisson_output_round_trips_and_old_models_load_without_noise(counts, tm
     assert old.output_noise == "none" and not old.module.count_noise.is_fitted
 
 
+def test_poisson_models_saved_before_latent_levels_load_with_independent_units(counts, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    adata = counts.copy()
+    model = _train(adata, output_noise="poisson")
+    assert bool(model.module.count_noise.latent_levels)
+    model.save(tmp_path / "m", save_anndata=False)
+    weights_file = tmp_path / "m" / "model.safetensors"
+    weights = load_file(weights_file)
+    assert weights.pop("count_noise.latent_levels")
+    save_file(weights, weights_file)
+    loaded = ScGAN.load(tmp_path / "m", adata=adata.copy())
+    assert loaded.output_noise == "poisson" and not loaded.module.count_noise.latent_levels
+    # as the model generated then: units drawn independently of the latent
+    assert (loaded.generate(40, seed=1).X != model.generate(40, seed=1).X).nnz > 0
+    model.module.count_noise.latent_levels.fill_(False)
+    assert (loaded.generate(40, seed=1).X != model.generate(40, seed=1).X).nnz == 0
+
+
 def test_output_noise_must_be_known(counts):
     adata = counts.copy()
     ScGAN.setup_anndata(adata)

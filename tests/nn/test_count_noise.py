@@ -66,9 +66,28 @@ def test_same_generator_same_draws_and_state_dict_round_trip():
     b = copy(x, groups, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     holder = torch.nn.Module()
-    holder.count_noise = CountNoise(2)
+    holder.count_noise = CountNoise(2, latent_levels=True)
     holder.load_state_dict({})  # weights saved before the layer existed
-    assert not holder.count_noise.is_fitted
+    assert not holder.count_noise.is_fitted and not holder.count_noise.latent_levels
+
+
+def test_latent_levels_set_each_cells_unit():
+    noise = CountNoise(latent_levels=True)
+    noise.fit(np.array([1.0, 7.0]))  # quantiles from 1 to 7: level 0 -> 1, 0.5 -> 4, 1 -> 7
+    latent = torch.randn(60, 5)
+    latent[:, 0] = torch.tensor([-12.0, 0.0, 12.0]).repeat(20)
+    x = torch.full((60, 30), 50.0)
+    y = noise(x, latent=latent, generator=torch.Generator().manual_seed(0))
+    for unit, rows in ((1.0, y[0::3]), (4.0, y[1::3]), (7.0, y[2::3])):
+        assert bool(torch.all(torch.remainder(rows, unit) < 1e-3)), unit
+    # the same latent gives the same units whatever the draw; without latent_levels (or latent) they are drawn
+    again = noise(x, latent=latent, generator=torch.Generator().manual_seed(1))
+    assert bool(torch.all(torch.remainder(again[2::3], 7.0) < 1e-3)) and not torch.equal(again, y)
+    independent = CountNoise()
+    independent.load_state_dict({"units": noise.units})  # saved before latent levels: independent units
+    assert not independent.latent_levels
+    z = independent(x, latent=latent, generator=torch.Generator().manual_seed(0))
+    assert not bool(torch.all(torch.remainder(z[0::3], 1.0) < 1e-3))
 
 
 @settings(max_examples=25, deadline=None)

@@ -58,11 +58,12 @@ class ScGAN(GANModelBase):
         scGAN's random output layer (models saved before this option load with it).
     output_noise
         ``"none"`` (default): generated cells are the generator's output. ``"poisson"``: each generated
-        cell is drawn as counts at a count unit taken from the training cells (per label for cscGAN), in
-        training and in generation (:class:`~scsynth.nn.CountNoise`): the generator models each cell's
-        expected profile and the per-gene noise is independent, as in real cells (far harder to tell from
-        them on a ``log1p`` scale; ``benchmarks/realism_log_scale.py``). Models saved before this option
-        load with ``"none"``.
+        cell is drawn as counts at a count unit from the training cells' (per label for cscGAN), picked by
+        the cell's first latent value so the generator shapes the cell to its depth, in training and in
+        generation (:class:`~scsynth.nn.CountNoise` with ``latent_levels``): the generator models each
+        cell's expected profile and the per-gene noise is independent, as in real cells (far harder to tell
+        from them on a ``log1p`` scale; ``benchmarks/realism_log_scale.py``). Models saved before this option
+        load with ``"none"``; ``"poisson"`` models saved before the latent tie keep independent units.
 
     Examples
     --------

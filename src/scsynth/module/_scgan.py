@@ -26,7 +26,8 @@ class ScGANModule(BaseModuleClass):
 
     The module also holds a :class:`~scsynth.nn.CountNoise` layer, applied to every generated cell (in
     ``generative`` and :meth:`sample`) once its unit distributions are fitted
-    (``ScGAN(output_noise="poisson")`` fits them before training; unfitted it changes nothing).
+    (``ScGAN(output_noise="poisson")`` fits them before training; unfitted it changes nothing). Each
+    cell's count unit follows its first latent value (``latent_levels``), so the generator knows it.
 
     Parameters
     ----------
@@ -76,7 +77,7 @@ class ScGANModule(BaseModuleClass):
         # per-label maps of generated normalised values onto the training cells' (fitted after training)
         self.marginals = MarginalCalibration(n_input, max(n_labels, 1))
         # per-label count units of the training cells (fitted before training with output_noise="poisson")
-        self.count_noise = CountNoise(max(n_labels, 1))
+        self.count_noise = CountNoise(max(n_labels, 1), latent_levels=True)
 
     # -- protocol used by the WGAN-GP plan -------------------------------------------------------
     def generator_parameters(self) -> Iterator[nn.Parameter]:
@@ -118,7 +119,7 @@ class ScGANModule(BaseModuleClass):
         if z is None:
             z = self.draw_noise(n_obs)
         labels = labels if self.conditional else None
-        return {"x_fake": self.count_noise(self.generator(z, labels), labels), "z": z}
+        return {"x_fake": self.count_noise(self.generator(z, labels), labels, latent=z), "z": z}
 
     def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
         """Generator loss ``-E[critic(G(z))]``."""
@@ -199,7 +200,7 @@ class ScGANModule(BaseModuleClass):
                 cells = forward(z, lab)
                 if self.count_noise.is_fitted:
                     cells = cells if normalize else self.normalize(cells)
-                    cells = self.count_noise(cells, lab, generator=generator)
+                    cells = self.count_noise(cells, lab, latent=z, generator=generator)
                 cells = cells.cpu()
                 if on_batch is None:
                     out.append(cells)

@@ -22,7 +22,8 @@ def count_units(raw, library_size: float, *, counts: bool) -> np.ndarray:
         raw = sparse.csr_matrix(raw)
         totals = np.asarray(raw.sum(1, dtype=np.float64)).ravel()
         smallest = np.full(raw.shape[0], np.inf)
-        stored = np.diff(raw.indptr) > 0  # the segment of a row with stored values ends where the next one starts
+        # reduceat over the starts of rows with stored values: a segment ends where the next such row starts
+        stored = np.diff(raw.indptr) > 0
         if stored.any():
             values = np.where(raw.data > 0, raw.data, np.inf)
             smallest[stored] = np.minimum.reduceat(values, raw.indptr[:-1][stored])
@@ -48,10 +49,18 @@ class CountNoise(nn.Module):
     the gradient passes straight through the draw (``v + (draw - v).detach()``). A group that was never
     fitted, or a module left unfitted (models saved before the layer existed), returns values unchanged.
 
+    With ``latent_levels`` and the generator's input ``latent`` passed to :meth:`forward`, a cell's unit is
+    not drawn independently: it is its group's unit quantile at ``Phi(latent[:, 0])`` (the standard-normal
+    CDF of its first latent value). The generator sees that value, so it can shape each cell to its own
+    depth, as real cells are: a shallow cell has fewer detected genes and larger steps between its values.
+
     Parameters
     ----------
     n_groups
         Number of groups (e.g. labels) with their own unit distribution.
+    latent_levels
+        Tie each cell's unit to its first latent value (saved with the weights; weights saved before this
+        option load with independent units).
 
     Examples
     --------
@@ -64,14 +73,16 @@ class CountNoise(nn.Module):
     True
     """
 
-    def __init__(self, n_groups: int = 1) -> None:
+    def __init__(self, n_groups: int = 1, *, latent_levels: bool = False) -> None:
         super().__init__()
         self.n_groups = int(n_groups)
         self.register_buffer("units", torch.zeros(self.n_groups, N_UNIT_QUANTILES))
+        self.register_buffer("latent_levels", torch.tensor(bool(latent_levels)))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # weights saved before the layer existed: unfitted (values unchanged)
+        # saved before the layer existed: unfitted (values unchanged); before latent_levels: independent units
         state_dict.setdefault(prefix + "units", torch.zeros_like(self.units))
+        state_dict.setdefault(prefix + "latent_levels", torch.tensor(False))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
@@ -88,14 +99,19 @@ class CountNoise(nn.Module):
         self.units[group] = torch.as_tensor(np.quantile(units, levels), dtype=self.units.dtype)
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None, *,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``x`` (cells x genes, normalised) with count noise; ``groups`` (codes, default 0) pick units."""
+                latent: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``x`` (cells x genes, normalised) with count noise; ``groups`` (codes, default 0) pick units;
+        ``latent`` (cells x latent, the generator's input) sets each cell's unit with ``latent_levels``."""
         if not self.is_fitted:
             return x
         n = x.shape[0]
         groups = torch.zeros(n, dtype=torch.long) if groups is None else groups.reshape(-1).long().cpu()
-        # a unit per cell: the group's quantile function at a uniform draw (linear interpolation)
-        where = torch.rand(n, generator=generator) * (N_UNIT_QUANTILES - 1)
+        # a unit per cell: the group's quantile function (linearly interpolated) at a level in [0, 1]
+        if bool(self.latent_levels) and latent is not None:
+            levels = (0.5 * (1 + torch.erf(latent[:, 0].detach() / 2**0.5))).float().cpu().clamp(0, 1)
+        else:
+            levels = torch.rand(n, generator=generator)
+        where = levels * (N_UNIT_QUANTILES - 1)
         lo = where.floor().long().clamp(max=N_UNIT_QUANTILES - 2)
         table = self.units.cpu()[groups]
         frac = where - lo
