@@ -295,6 +295,10 @@ def _copy_benchmark_tables() -> None:
     tables["realism_curve_poisson_latent_cscgan"] = (
         "python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models cscGAN "
         f"{latent_cscgan} --seeds 0 1 --repeats 10 --out realism_curve_poisson_latent_cscgan")
+    tables["realism_immune_poisson_800steps_immune_559"] = (
+        "python benchmarks/realism.py --steps 800 --datasets immune_559 --models NB-copula ScGAN "
+        "'ScGAN, Poisson output' --variant 'ScGAN, Poisson output' ScGAN "
+        "'{\"model_kwargs\": {\"output_noise\": \"poisson\"}}' --out realism_immune_poisson_800steps")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"
