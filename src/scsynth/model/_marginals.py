@@ -14,6 +14,7 @@ import torch
 from scipy import sparse
 
 from ..data._matrix import read_rows
+from ..nn._count_noise import count_units
 from ._generated import normalized_profiles
 
 #: training cells read (per label) and generated cells made (per label) to fit the tables
@@ -58,13 +59,19 @@ def fit_marginals(model, train_indices: np.ndarray, codes: np.ndarray, seed: int
         calibration.fit(fake, real, int(code))
 
 
-def fit_count_units(model, train_indices: np.ndarray, codes: np.ndarray, seed: int) -> None:
-    """Fit ``model.module.count_noise``: per group (code of ``codes``), the count units of up to
+def scgan_codes(model, train_indices: np.ndarray) -> np.ndarray:
+    """ScGAN's groups of its training cells: label codes for cscGAN, one group when unconditional."""
+    if model.module.conditional:
+        return model._label_codes()[train_indices]
+    return np.zeros(len(train_indices), np.int64)
+
+
+def fit_count_units(model, train_indices: np.ndarray, seed: int) -> None:
+    """Fit ``model.module.count_noise``: per group (:func:`scgan_codes`), the count units of up to
     ``CALIBRATION_CELLS`` of its training cells (``library_size / total`` for counts, else each cell's
     smallest positive normalised value; ``scsynth.nn._count_noise.count_units``), read as stored (sparse
     rows stay sparse)."""
-    from ..nn._count_noise import count_units
-
+    codes = scgan_codes(model, train_indices)
     noise = model.module.count_noise
     rng = np.random.default_rng([seed, 2])
     layer = model.registry_["setup_args"].get("layer")
@@ -80,7 +87,7 @@ def fit_count_units(model, train_indices: np.ndarray, codes: np.ndarray, seed: i
 def fit_scgan_marginals(model, train_indices: np.ndarray, seed: int) -> None:
     """ScGAN: per label (one group when unconditional), over all genes."""
     module = model.module
-    codes = model._label_codes()[train_indices] if module.conditional else np.zeros(len(train_indices), np.int64)
+    codes = scgan_codes(model, train_indices)
 
     def sample(n: int, code: int, generator: torch.Generator) -> torch.Tensor:
         labels = torch.full((n,), code, dtype=torch.long) if module.conditional else None

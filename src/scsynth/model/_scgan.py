@@ -216,9 +216,7 @@ class ScGAN(GANModelBase):
 
     def _before_first_training(self, train_indices: np.ndarray) -> None:
         if self.output_noise == "poisson":
-            n = len(train_indices)
-            codes = self._label_codes()[train_indices] if self.module.conditional else np.zeros(n, np.int64)
-            fit_count_units(self, train_indices, codes, settings.seed)
+            fit_count_units(self, train_indices, settings.seed)
         if self.output_init != "data":
             return
         gen = self.module.generator
