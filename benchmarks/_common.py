@@ -7,12 +7,19 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import anndata
 import numpy as np
 import torch
 from scipy import sparse
+
+try:
+    import fcntl
+except ImportError:  # Windows: results written side by side may then overwrite each other's rows
+    fcntl = None
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -84,10 +91,47 @@ def matrix_bytes(x) -> int:
 
 
 def write_json(name: str, payload: dict) -> Path:
+    """``results/<name>.json``, replaced atomically: an interrupted write leaves the previous file whole."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float))
+    os.replace(tmp, path)
     return path
+
+
+@contextmanager
+def results_lock() -> Iterator[None]:
+    """Hold an exclusive lock on the results folder (on the folder itself: no lock file to clean up)."""
+    RESULTS.mkdir(exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(RESULTS, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def update_runs(name: str, rows: list[dict], key: Sequence[str], **payload) -> list[dict]:
+    """Merge ``rows`` into ``results/<name>.json`` and return every run stored there.
+
+    The file is read again under :func:`results_lock` and replaced atomically, so processes that write the
+    same results side by side (one seed each, say) keep each other's rows. A row replaces a stored one whose
+    ``key`` fields are equal; ``payload`` (``machine=...``, ``args=...``) replaces those entries of the file.
+    """
+    def ident(row: dict) -> tuple:
+        return tuple(row.get(k) for k in key)
+
+    with results_lock():
+        path = RESULTS / f"{name}.json"
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        new = {ident(r) for r in rows}
+        runs = [r for r in stored.get("runs", []) if ident(r) not in new] + list(rows)
+        write_json(name, {**stored, **payload, "runs": runs})
+    return runs
 
 
 def write_markdown(name: str, text: str) -> Path:

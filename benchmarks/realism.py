@@ -6,6 +6,7 @@ Usage::
     python benchmarks/realism.py --budgets 240 --seeds 0 --models ScGAN NB-copula --datasets pbmc68k_reduced
     python benchmarks/realism.py --quick                          # 20 s budgets, one seed: checks the script
     python benchmarks/realism.py --summarize                      # tables and figure from the stored runs
+    python benchmarks/realism.py --merge part_a part_b --out both --summarize   # runs of several files in one
 
 Datasets (each with a held-out split the models never see):
 
@@ -59,7 +60,7 @@ import torch
 from scipy import sparse, stats
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, immune_counts, machine, markdown_table, write_json, write_markdown  # noqa: E402
+from _common import RESULTS, immune_counts, machine, markdown_table, update_runs, write_markdown  # noqa: E402
 
 import scsynth  # noqa: E402
 
@@ -333,9 +334,8 @@ def load_runs(name: str) -> list[dict]:
     return load_payload(name).get("runs", [])
 
 
-def merge(runs: list[dict], new: dict) -> list[dict]:
-    key = ("dataset", "model", "budget_s", "budget_steps", "seed")
-    return [r for r in runs if tuple(r.get(k) for k in key) != tuple(new.get(k) for k in key)] + [new]
+# a new run with the same values of these replaces the stored one
+RUN_KEY = ("dataset", "model", "budget_s", "budget_steps", "seed")
 
 
 def budget_label(row) -> str:
@@ -450,9 +450,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 s budgets, seed 0, 2 repeats (to realism_quick.*)")
     parser.add_argument("--out", default="realism", help="results name: benchmarks/results/<out>.json/.md/.png")
     parser.add_argument("--summarize", action="store_true", help="only rewrite the tables and figure")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="NAME",
+                        help="first add the runs of results/<NAME>.json to --out's (replacing the same runs)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's, one per core); 1 when two runs share the cores")
     args = parser.parse_args()
+    missing = [name for name in args.merge if not load_runs(name)]
+    if missing:
+        parser.error(f"--merge: no runs in {', '.join(str(RESULTS / f'{n}.json') for n in missing)}; "
+                     "name results files written by this script.")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -473,7 +479,10 @@ def main() -> None:
             parser.error(f"--steps budgets only {sorted(STEP_MODELS)} (and their variants); drop {unsupported} "
                          "from --models or use --budgets.")
     budgets = [(0.0, n) for n in args.steps] if args.steps else [(b, None) for b in args.budgets]
-    runs = load_runs(args.out)
+    for name in args.merge:  # the merged file's machine stands for the runs only where --out has none yet
+        runs = update_runs(args.out, load_runs(name), RUN_KEY,
+                           machine=load_payload(args.out).get("machine") or load_payload(name).get("machine"))
+    runs = load_runs(args.out)  # each update below re-reads the file: other processes' runs are kept
     if not args.summarize:
         for seed in args.seeds:
             splits = load_splits(args.datasets, seed)
@@ -492,8 +501,7 @@ def main() -> None:
                                **({} if steps is None else {"budget_steps": steps}),
                                "train_seconds": run["train_seconds"], "steps": str(run["steps"]),
                                **score(split, run["cells"], args.repeats, seed)}
-                        runs = merge(runs, row)
-                        write_json(args.out, {"machine": machine(), "runs": runs})
+                        runs = update_runs(args.out, [row], RUN_KEY, machine=machine())
                         print(f"  {model:27s} rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f})  "
                               f"mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}", flush=True)
     # --summarize describes the machine the runs were made on, not the one rewriting the tables

@@ -39,8 +39,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, write_json  # noqa: E402
-from realism import MODELS, Split, _hvg_on_train, load_runs, merge, report, score  # noqa: E402
+from _common import machine, update_runs  # noqa: E402
+from realism import MODELS, RUN_KEY, Split, _hvg_on_train, load_runs, report, score  # noqa: E402
 
 import scsynth  # noqa: E402
 
@@ -110,8 +110,7 @@ def main() -> None:
                        "train_seconds": float(np.median([r["train_seconds"] for r in results])),
                        "steps": str([r["steps"] for r in results]), "n_genes": real.held_out.n_vars,
                        **score(real, cells, args.repeats, seed)}
-                runs = merge(runs, row)
-                write_json(args.out, {"machine": machine(), "folds": args.folds, "runs": runs})
+                runs = update_runs(args.out, [row], RUN_KEY, machine=machine(), folds=args.folds)
                 print(f"  {model:27s} rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f})  "
                       f"mmd/ctrl {row['mmd/ctrl']:.2f}  milisi {row['milisi']:.2f}  ({row['m']} per side)", flush=True)
     print("\n" + report(runs, machine(), args.out))

@@ -42,7 +42,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, machine, markdown_table, write_json, write_markdown  # noqa: E402
+from _common import RESULTS, machine, markdown_table, update_runs, write_markdown  # noqa: E402
 from realism import Split, load_payload, load_splits, score  # noqa: E402
 
 import scsynth  # noqa: E402
@@ -233,8 +233,7 @@ def main() -> None:
                 row = {"dataset": DATASET, "model": name + suffix, "seed": seed, "step": step, "budget_steps": args.steps,
                        "repeats": args.repeats, "min_calibration_cells": marginals.MIN_CALIBRATION_CELLS,
                        **score_snapshot(model, weights[step], split, seed, args.repeats)}
-                runs = [r for r in runs if tuple(r.get(k) for k in key) != tuple(row[k] for k in key)] + [row]
-                write_json(args.out, {"machine": machine(), "runs": runs})
+                runs = update_runs(args.out, [row], key, machine=machine())  # keeps other processes' rows
                 print(f"  {row['model']:7s} step {step:5d}  rf_auroc {row['rf_auroc']:.3f} (ctrl {row['rf_auroc_control']:.3f}"
                       f", sd {row['rf_auroc_sd']:.3f})  mmd/ctrl {row['mmd/ctrl']:.2f}", flush=True)
     info = load_payload(args.out).get("machine") or machine()

@@ -41,7 +41,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, markdown_table, write_json, write_markdown  # noqa: E402
+from _common import machine, markdown_table, update_runs, write_markdown  # noqa: E402
 from _nb_copula import fit_sample  # noqa: E402
 from realism import Split, load_payload, load_splits  # noqa: E402
 from realism_curve import DATASET, load_snapshots, restore, train_snapshots  # noqa: E402
@@ -155,7 +155,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     scsynth.settings.verbosity = "warning"
     warnings.filterwarnings("ignore")
-    rows = [r for r in load_payload(args.out).get("runs", []) if r["seed"] not in args.seeds]  # other seeds kept
+    rows = load_payload(args.out).get("runs", [])  # other seeds' and sets' rows are kept
     variants = {name: (base, json.loads(kwargs)) for name, base, kwargs in args.variant}
     for seed in args.seeds:
         split = load_splits([DATASET], seed)[DATASET]
@@ -165,9 +165,10 @@ def main() -> None:
             row = {"seed": seed, "set": name, "step": None if name in ("real vs real", "NB copula") else args.step,
                    **protocols(as_dense(real), as_dense(other), repeats=args.repeats,
                                fold_repeats=args.fold_repeats, seed=seed)}
-            rows.append(row)
+            # re-read and merged under a lock: one process per seed can share an --out
+            rows = update_runs(args.out, [row], ("seed", "set", "step"), machine=machine(),
+                               args={k: str(v) for k, v in vars(args).items()})
             print(f"seed {seed} {name:13s} " + " | ".join(f"{row[p]:.3f}" for p in PROTOCOLS), flush=True)
-    write_json(args.out, {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "runs": rows})
     text = report(rows)
     write_markdown(args.out, text)
     print("\n" + text)
