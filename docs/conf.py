@@ -280,7 +280,8 @@ def _copy_benchmark_tables() -> None:
     tables["realism_log_scale_poisson_cscgan"] = (
         "python benchmarks/realism_log_scale.py --snapshots <dir> --models cscGAN --variant 'cscGAN, Poisson output' "
         "cscGAN '{\"output_noise\": \"poisson\"}' --seeds 0 1 --out realism_log_scale_poisson_cscgan")
-    latent = ("--variant 'ScGAN, Poisson output' ScGAN '{\"output_noise\": \"poisson\"}' "
+    latent = ("--variant 'ScGAN, Poisson output' ScGAN "
+              "'{\"output_noise\": \"poisson\", \"output_noise_warmup\": 0}' "
               "(count units tied to the latent; independent units: the first version's snapshots)")
     tables["realism_log_scale_poisson_latent"] = (
         f"python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN {latent} "
@@ -298,7 +299,26 @@ def _copy_benchmark_tables() -> None:
     tables["realism_immune_poisson_800steps_immune_559"] = (
         "python benchmarks/realism.py --steps 800 --datasets immune_559 --models NB-copula ScGAN "
         "'ScGAN, Poisson output' --variant 'ScGAN, Poisson output' ScGAN "
-        "'{\"model_kwargs\": {\"output_noise\": \"poisson\"}}' --out realism_immune_poisson_800steps")
+        "'{\"model_kwargs\": {\"output_noise\": \"poisson\", \"output_noise_warmup\": 0}}' "
+        "--out realism_immune_poisson_800steps (and the 'ScGAN, Poisson output, warm-up' variant, "
+        "'{\"model_kwargs\": {\"output_noise\": \"poisson\", \"output_noise_warmup\": 0.5}}')")
+    tables["realism_log_scale_poisson_warmup"] = (
+        "python benchmarks/realism_log_scale.py --snapshots <dir> --models ScGAN "
+        "--variant 'ScGAN, Poisson output' ScGAN "
+        "'{\"output_noise\": \"poisson\", \"output_noise_warmup\": 0}' "
+        "--variant 'ScGAN, Poisson output, warm-up' ScGAN "
+        "'{\"output_noise\": \"poisson\", \"output_noise_warmup\": 0.5}' "
+        "--out realism_log_scale_poisson_warmup")
+    tables["realism_curve_poisson_warmup"] = (
+        "python benchmarks/realism_curve.py --at 2000 --from-snapshots <dir> --models ScGAN "
+        "--variant 'ScGAN, "
+        "Poisson output, warm-up' ScGAN '{\"output_noise\": \"poisson\", \"output_noise_warmup\": 0.5}' "
+        "--seeds 0 1 2 --repeats 10 --out realism_curve_poisson_warmup")
+    tables["realism_immune_poisson_2000steps_immune_559"] = (
+        "python benchmarks/realism.py --steps 2000 --datasets immune_559 --models NB-copula ScGAN "
+        "'ScGAN, Poisson output' --variant 'ScGAN, Poisson output' ScGAN "
+        "'{\"model_kwargs\": {\"output_noise\": \"poisson\", \"output_noise_warmup\": 0}}' "
+        "--out realism_immune_poisson_2000steps")
     for name, command in tables.items():
         src = results / f"{name}.md"
         text = src.read_text() if src.is_file() else f"(run `{command}` to fill this table)\n"

@@ -38,9 +38,9 @@ def test_train_then_generate_roundtrip_with_python(tmp_path, capsys):
     assert model.n_generator_steps_ == 2 and model.labels_key == "group"
     assert model.module.marginals.is_fitted  # calibrated by default; --no-calibration keeps the generator's values
     assert main(["train", "scgan", str(data), "--out", str(tmp_path / "plain"), "--max-steps", "2", "--batch-size",
-                 "32", "--no-calibration", "--output-noise", "poisson"]) == 0
+                 "32", "--no-calibration", "--output-noise", "poisson", "--output-noise-warmup", "0.25"]) == 0
     plain = ScGAN.load(tmp_path / "plain")
-    assert not plain.module.marginals.is_fitted
+    assert not plain.module.marginals.is_fitted and plain.output_noise_warmup == 0.25
     assert plain.output_noise == "poisson" and plain.module.count_noise.is_fitted
     assert model.output_noise == "none" and not model.module.count_noise.is_fitted
     assert main(["generate", str(tmp_path / "m"), "-n", "25", "-o", str(tmp_path / "sim.h5ad"),

@@ -281,6 +281,7 @@ def test_binary_gmt(tmp_path, capsys, no_training, name):
 @pytest.mark.parametrize("args, flag", [
     (["train", "scgan", "x.h5ad", "--out", "m", "--batch-size", "0"], "--batch-size"),
     (["train", "scgan", "x.h5ad", "--out", "m", "--max-steps", "-3"], "--max-steps"),
+    (["train", "scgan", "x.h5ad", "--out", "m", "--output-noise-warmup", "1"], "--output-noise-warmup"),
     (["train", "groundgan", "x.h5ad", "--grn", "infer", "--out", "m", "--top-k", "0"], "--top-k"),
     (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--max-epochs", "0"], "--max-epochs"),
     (["train", "genesys", "x.h5ad", "--blueprint", "b", "--out", "m", "--lr", "nan"], "--lr"),

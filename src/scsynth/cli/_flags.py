@@ -18,6 +18,7 @@ __all__ = [
     "add_seed",
     "comma_list",
     "fraction",
+    "half_open_fraction",
     "non_negative_float",
     "non_negative_int",
     "number",
@@ -62,6 +63,7 @@ positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive numbe
 non_negative_float = number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 fraction = number(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
 open_fraction = number(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
+half_open_fraction = number(float, lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1")
 
 
 def comma_list(text: str) -> list[str]:

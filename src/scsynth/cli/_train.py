@@ -19,7 +19,7 @@ def train_scgan(args: argparse.Namespace) -> None:
     check_out_dir(args.out, args.overwrite)
     adata = drop_empty(read_h5ad(args.input), args.layer, args.input)
     setup(ScGAN, adata, args, labels_key=args.labels_key)
-    model = ScGAN(adata, output_noise=args.output_noise)
+    model = ScGAN(adata, output_noise=args.output_noise, output_noise_warmup=args.output_noise_warmup)
     model.train(max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed,
                 calibrate_marginals=args.calibrate_marginals)
     model.save(args.out, overwrite=args.overwrite)

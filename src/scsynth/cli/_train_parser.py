@@ -14,6 +14,7 @@ from ._flags import (
     add_renamed,
     add_seed,
     fraction,
+    half_open_fraction,
     non_negative_float,
     non_negative_int,
     open_fraction,
@@ -48,6 +49,9 @@ def _add_scgan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-noise", choices=["none", "poisson"], default="none",
                    help="'poisson': draw each generated value as counts at a real cell's depth, in training and "
                         "generation (realer cells on a log scale; see the ScGAN docs) (default: none)")
+    p.add_argument("--output-noise-warmup", type=half_open_fraction, default=0.5,
+                   help="with --output-noise poisson: share of the steps trained before the draw is "
+                        "switched on (default: 0.5)")
     add_batch_size(p, default=128, unit="cells")
     add_no_calibration(p)
     add_seed(p)

@@ -347,7 +347,8 @@ class GANModelBase(ScsynthModelBase):
         self.run_training(
             self._history_stage(), training_plan=plan, data_splitter=data_splitter, max_epochs=max_epochs, seed=seed,
             accelerator=accelerator, devices=devices, progress_bar=GeneratorStepProgressBar(self._progress_title()),
-            callbacks=[*callbacks, guard, *(c for c in (ema, realism) if c is not None)], early_stopping=early_stopping,
+            callbacks=[*callbacks, guard, *self._training_callbacks(), *(c for c in (ema, realism) if c)],
+            early_stopping=early_stopping,
             history_extras=None if realism is None else lambda: {REALISM_KEY: realism.frame()}, **trainer_kwargs,
         )
         kept = guard.kept_generator_steps(plan.generator_steps)  # steps behind the kept weights
@@ -387,6 +388,10 @@ class GANModelBase(ScsynthModelBase):
 
     def _before_first_training(self, train_indices: np.ndarray) -> None:
         """Data-dependent initialisation, once, just before a model's first training (after every check)."""
+
+    def _training_callbacks(self) -> list:
+        """Model-specific Lightning callbacks of this ``train()`` call (built before it starts)."""
+        return []
 
     def _split_strata(self) -> np.ndarray | None:
         """Per-cell group to stratify the train/validation split by (``None``: no stratification)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from lightning.pytorch.callbacks import Callback
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 
@@ -19,6 +21,7 @@ from ..data._matrix import as_anndata, is_backed, row_sums
 from ..data._validate import check_anndata, check_int, examples
 from ..module import ScGANModule
 from ..nn import init_output_at_data
+from ..train import CountNoiseWarmup
 from ._base import GANModelBase
 from ._generated import GeneratedCells, check_n_obs, provenance, resolve_condition
 from ._inputs import resolve_is_count_data
@@ -64,6 +67,11 @@ class ScGAN(GANModelBase):
         cell's expected profile and the per-gene noise is independent, as in real cells (far harder to tell
         from them on a ``log1p`` scale; ``benchmarks/realism_log_scale.py``). Models saved before this option
         load with ``"none"``; ``"poisson"`` models saved before the latent tie keep independent units.
+    output_noise_warmup
+        With ``output_noise="poisson"``: the share of the first training's generator steps run without the
+        draw (:class:`~scsynth.train.CountNoiseWarmup`); the generator first learns the cells' expected
+        profiles from clean gradients, then trains on counts for the rest. 0 draws from the first step
+        (models saved before this option load with 0). Generation always draws.
 
     Examples
     --------
@@ -85,7 +93,7 @@ class ScGAN(GANModelBase):
     _default_plan_kwargs = {"lr": 5e-4}
     _calibrates_marginals = True
     # models saved before these options: a random output layer, no count noise
-    _legacy_init_defaults = {"output_init": "random", "output_noise": "none"}
+    _legacy_init_defaults = {"output_init": "random", "output_noise": "none", "output_noise_warmup": 0.0}
 
     def __init__(
         self,
@@ -99,14 +107,22 @@ class ScGAN(GANModelBase):
         critic_input: str = "none",
         output_init: str = "data",
         output_noise: str = "none",
+        output_noise_warmup: float = 0.5,
     ) -> None:
         super().__init__(adata, registry)
         if output_init not in ("data", "random"):
             raise ValueError(f"output_init must be 'data' or 'random', got {output_init!r}.")
         if output_noise not in ("none", "poisson"):
             raise ValueError(f"output_noise must be 'none' or 'poisson', got {output_noise!r}.")
+        if isinstance(output_noise_warmup, bool) or not isinstance(output_noise_warmup, Real) or not (
+            0 <= output_noise_warmup < 1
+        ):
+            raise ValueError(
+                f"output_noise_warmup must be a fraction in [0, 1), got {output_noise_warmup!r}."
+            )
         self.output_init = output_init
         self.output_noise = output_noise
+        self.output_noise_warmup = float(output_noise_warmup)
         n_labels = int(self.summary_stats.n_labels)
         with torch.random.fork_rng():  # seeded weights without touching the caller's RNG
             torch.manual_seed(settings.seed)
@@ -226,6 +242,11 @@ class ScGAN(GANModelBase):
             self.module.normalize.library_size, codes, gen.n_labels,
         )
         init_output_at_data(gen.output, mean, fraction, label_bias=gen.label_bias, label_means=label_means)
+
+    def _training_callbacks(self) -> list[Callback]:
+        if self.output_noise == "poisson" and self.output_noise_warmup > 0 and not self.is_trained_:
+            return [CountNoiseWarmup(self.output_noise_warmup)]
+        return []
 
     def _on_trained(self, train_indices: np.ndarray) -> None:
         layer = self.registry_["setup_args"].get("layer")

@@ -78,6 +78,8 @@ class ScGANModule(BaseModuleClass):
         self.marginals = MarginalCalibration(n_input, max(n_labels, 1))
         # per-label count units of the training cells (fitted before training with output_noise="poisson")
         self.count_noise = CountNoise(max(n_labels, 1), latent_levels=True)
+        # whether training's generated cells get the count noise (scsynth.train.CountNoiseWarmup switches it)
+        self.count_noise_in_training = True
 
     # -- protocol used by the WGAN-GP plan -------------------------------------------------------
     def generator_parameters(self) -> Iterator[nn.Parameter]:
@@ -119,7 +121,10 @@ class ScGANModule(BaseModuleClass):
         if z is None:
             z = self.draw_noise(n_obs)
         labels = labels if self.conditional else None
-        return {"x_fake": self.count_noise(self.generator(z, labels), labels, latent=z), "z": z}
+        x = self.generator(z, labels)
+        if self.count_noise_in_training:
+            x = self.count_noise(x, labels, latent=z)
+        return {"x_fake": x, "z": z}
 
     def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict) -> LossOutput:
         """Generator loss ``-E[critic(G(z))]``."""

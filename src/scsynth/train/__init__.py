@@ -1,6 +1,7 @@
 """Training plans (Lightning): the WGAN-GP plans of the GANs and GeneSys's VAE plan, RNAGAN's episode plan, their batch
 samplers, the divergence guard all four models train under, and the GANs' weight average and realism checkpoint."""
 
+from ._count_noise_warmup import CountNoiseWarmup
 from ._divergence import DivergenceGuard, TrainingDivergedError
 from ._ema import GeneratorEMA
 from ._episodes import EpisodeBatches
@@ -16,6 +17,7 @@ from ._wgan_gp import HISTORY_KEYS, WGANGPTrainingPlan
 
 __all__ = [
     "BestStateTracker",
+    "CountNoiseWarmup",
     "DivergenceGuard",
     "EpisodeBatches",
     "EpochProgressBar",
