@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def test_a_failed_write_leaves_the_previous_file_whole(results):
 
 
 def test_merge_joins_files_written_apart(results, monkeypatch):
+    import scsynth
+
+    # main() quiets scsynth and warnings for the whole process: undo both after the test
+    monkeypatch.setattr(scsynth.settings, "verbosity", scsynth.settings.verbosity)
     stored = json.loads((BENCHMARKS / "results" / "realism_immune_poisson_800steps.json").read_text())
     rows = [r for r in stored["runs"] if r["model"] == "ScGAN"]
     assert len(rows) == 3
@@ -65,11 +70,12 @@ def test_merge_joins_files_written_apart(results, monkeypatch):
         (results / f"part{seed}.json").write_text(json.dumps({"machine": stored["machine"], "runs": [row]}))
     monkeypatch.setattr(sys, "argv", ["realism.py", "--merge", "part0", "part1", "part2", "--out", "all",
                                       "--steps", "800", "--summarize"])
-    realism.main()
+    with warnings.catch_warnings():
+        realism.main()
     merged = json.loads((results / "all.json").read_text())
     assert sorted(r["seed"] for r in merged["runs"]) == [0, 1, 2]
     assert merged["machine"] == stored["machine"]
     assert "| immune_559 | 800 steps | ScGAN | 3 |" in (results / "all.md").read_text()
     monkeypatch.setattr(sys, "argv", ["realism.py", "--merge", "part0", "nothing", "--summarize"])
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit), warnings.catch_warnings():
         realism.main()
