@@ -23,11 +23,13 @@ from realism import HEADLINE, RESULTS, budget_label, figure, headline, load_runs
 #: (results file, model in that file, model in this table[, datasets]); every budget of that model is taken, and every
 #: dataset unless the fourth entry names some
 CURRENT = [
-    ("realism_groundgan_calibration", "ScGAN", "ScGAN", ("immune_559",)),
-    ("realism_cscgan_vs_scgan", "ScGAN", "ScGAN"),
-    ("realism_scgan_20min", "ScGAN", "ScGAN"),
-    ("realism_cscgan_vs_scgan", "cscGAN", "cscGAN"),
-    ("realism_20min", "cscGAN", "cscGAN"),
+    # ScGAN/cscGAN draw their cells as counts by default (output_noise="poisson"); the 20-min rows are older
+    ("realism_240s_poisson_warmup", "ScGAN, Poisson output, warm-up", "ScGAN"),
+    ("realism_240s_poisson_warmup", "cscGAN, Poisson output, warm-up", "cscGAN"),
+    ("realism_240s_poisson_warmup", "ScGAN", "ScGAN, output_noise='none'"),
+    ("realism_scgan_20min", "ScGAN", "ScGAN, output_noise='none'"),
+    ("realism_240s_poisson_warmup", "cscGAN", "cscGAN, output_noise='none'"),
+    ("realism_20min", "cscGAN", "cscGAN, output_noise='none'"),
     ("realism_groundgan_split", "GRouNdGAN, half on stage 2", "GRouNdGAN"),
     ("realism_20min", "GRouNdGAN", "GRouNdGAN"),
     ("realism_20min_groundgan_immune", "GRouNdGAN", "GRouNdGAN"),

@@ -314,6 +314,13 @@ def _copy_benchmark_tables() -> None:
         "--variant 'ScGAN, "
         "Poisson output, warm-up' ScGAN '{\"output_noise\": \"poisson\", \"output_noise_warmup\": 0.5}' "
         "--seeds 0 1 2 --repeats 10 --out realism_curve_poisson_warmup")
+    tables["realism_240s_poisson_warmup"] = (
+        "python benchmarks/realism.py --budgets 240 --datasets pbmc68k_reduced immune_559 --models ScGAN "
+        "'ScGAN, Poisson output, warm-up' cscGAN 'cscGAN, Poisson output, warm-up' --variant 'ScGAN, Poisson "
+        "output, warm-up' ScGAN '{\"model_kwargs\": {\"output_noise\": \"poisson\", "
+        "\"output_noise_warmup\": 0.5}}' --variant 'cscGAN, Poisson output, warm-up' cscGAN "
+        "'{\"model_kwargs\": {\"output_noise\": \"poisson\", \"output_noise_warmup\": 0.5}}' "
+        "--seeds 0 1 2 --threads 2 --out realism_240s_poisson_warmup")
     tables["realism_immune_poisson_2000steps_immune_559"] = (
         "python benchmarks/realism.py --steps 2000 --datasets immune_559 --models NB-copula ScGAN "
         "'ScGAN, Poisson output' --variant 'ScGAN, Poisson output' ScGAN "

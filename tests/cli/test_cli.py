@@ -38,11 +38,13 @@ def test_train_then_generate_roundtrip_with_python(tmp_path, capsys):
     assert model.n_generator_steps_ == 2 and model.labels_key == "group"
     assert model.module.marginals.is_fitted  # calibrated by default; --no-calibration keeps the generator's values
     assert main(["train", "scgan", str(data), "--out", str(tmp_path / "plain"), "--max-steps", "2", "--batch-size",
-                 "32", "--no-calibration", "--output-noise", "poisson", "--output-noise-warmup", "0.25"]) == 0
+                 "32", "--no-calibration", "--output-noise", "none", "--output-noise-warmup", "0.25"]) == 0
     plain = ScGAN.load(tmp_path / "plain")
     assert not plain.module.marginals.is_fitted and plain.output_noise_warmup == 0.25
-    assert plain.output_noise == "poisson" and plain.module.count_noise.is_fitted
-    assert model.output_noise == "none" and not model.module.count_noise.is_fitted
+    assert plain.output_noise == "none" and not plain.module.count_noise.is_fitted
+    # counts drawn after a warm-up by default, as in Python
+    assert model.output_noise == "poisson" and model.module.count_noise.is_fitted
+    assert model.output_noise_warmup == 0.5
     assert main(["generate", str(tmp_path / "m"), "-n", "25", "-o", str(tmp_path / "sim.h5ad"),
                  "--condition", "a"]) == 0
     sim = anndata.read_h5ad(tmp_path / "sim.h5ad")

@@ -17,9 +17,19 @@ def _train(adata, steps=3, labels_key=None, **options):
     return model
 
 
-def test_default_has_no_count_noise(counts):
+def test_default_draws_counts_after_a_warmup(counts):
     model = _train(counts.copy())
-    assert model.output_noise == "none" and not model.module.count_noise.is_fitted
+    assert model.output_noise == "poisson" and model.output_noise_warmup == 0.5
+    assert model.module.count_noise.is_fitted and model.module.count_noise_in_training
+
+
+def test_output_noise_none_keeps_the_generators_values(counts):
+    model = _train(counts.copy(), output_noise="none")
+    assert not model.module.count_noise.is_fitted and model._training_callbacks() == []
+    module = model.module.eval()
+    with torch.no_grad():
+        z = module.draw_noise(16)
+        torch.testing.assert_close(module.generative(16, None, z=z)["x_fake"], module.generator(z, None))
 
 
 def test_poisson_output_fits_the_training_cells_units(counts):
@@ -60,7 +70,8 @@ def test_poisson_output_round_trips_and_old_models_load_without_noise(counts, tm
     assert loaded.output_noise == "poisson"
     assert torch.equal(loaded.module.count_noise.units, model.module.count_noise.units)
     assert (loaded.generate(40, seed=1).X != model.generate(40, seed=1).X).nnz == 0
-    old = load_as_saved_before(_train(counts.copy()), tmp_path / "old", "output_noise", counts)
+    old = load_as_saved_before(_train(counts.copy(), output_noise="none"), tmp_path / "old", "output_noise",
+                               counts)
     assert old.output_noise == "none" and not old.module.count_noise.is_fitted
 
 

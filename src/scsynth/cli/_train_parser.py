@@ -46,9 +46,10 @@ def _add_scgan(train_sub: argparse._SubParsersAction) -> None:
     add_layer(p)
     add_normalized(p, detected=True)
     p.add_argument("--max-steps", type=positive_int, default=2000, help="generator steps (default: 2000)")
-    p.add_argument("--output-noise", choices=["none", "poisson"], default="none",
+    p.add_argument("--output-noise", choices=["none", "poisson"], default="poisson",
                    help="'poisson': draw each generated value as counts at a real cell's depth, in training and "
-                        "generation (realer cells on a log scale; see the ScGAN docs) (default: none)")
+                        "generation (realer cells; see the ScGAN docs); 'none': the generator's values, as "
+                        "the original scGAN (default: poisson)")
     p.add_argument("--output-noise-warmup", type=half_open_fraction, default=0.5,
                    help="with --output-noise poisson: share of the steps trained before the draw is "
                         "switched on (default: 0.5)")
