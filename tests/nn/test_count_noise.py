@@ -34,6 +34,16 @@ def test_gradient_passes_straight_through_the_draw():
     torch.testing.assert_close(x.grad, torch.arange(3.0).repeat(4, 1))
 
 
+def test_non_finite_values_pass_through_for_the_nan_guards():
+    noise = CountNoise()
+    noise.fit(np.full(10, 0.5))
+    x = torch.tensor([[float("nan"), 2.0, float("inf")], [1.0, float("-inf"), 3.0]])
+    y = noise(x, generator=torch.Generator().manual_seed(0))  # torch.poisson alone raises on these
+    finite = torch.isfinite(x)
+    assert not torch.isfinite(y[~finite]).any()  # still non-finite (inf + (inf - inf) is NaN: either is caught)
+    assert torch.equal(torch.remainder(y[finite], 0.5), torch.zeros(int(finite.sum())))  # the rest is drawn
+
+
 def test_groups_use_their_own_units_and_unfitted_groups_are_unchanged():
     noise = CountNoise(3)
     noise.fit(np.full(10, 2.0), 0)

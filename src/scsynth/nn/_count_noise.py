@@ -121,9 +121,13 @@ class CountNoise(nn.Module):
         fitted = unit > 0  # groups never fitted keep their values
         safe = torch.where(fitted, unit, torch.ones_like(unit))
         rate = (x.detach() / safe).clamp(min=0)
+        # non-finite values (a diverged generator) pass through undrawn, so the callers' NaN guards name the
+        # problem instead of torch.poisson failing on an invalid rate
+        finite = torch.isfinite(rate)
+        rate = torch.where(finite, rate, torch.zeros_like(rate))
         if generator is not None and x.device.type == "cpu":
             counts = torch.poisson(rate, generator=generator)
         else:
             counts = torch.poisson(rate)
-        drawn = torch.where(fitted, counts * safe, x.detach())
+        drawn = torch.where(fitted & finite, counts * safe, x.detach())
         return x + (drawn - x).detach()
