@@ -12,7 +12,8 @@ Each configuration runs in a fresh subprocess so its peak memory is its own. Tra
 peak resident memory during ``train()`` minus the resident memory just before it (data already
 loaded), compared with the size of the input matrix. Generation is the full ``model.generate(...)``
 (sparse ``.X``, ``layers["counts"]`` for counts, ``layers["normalized"]``): ScGAN on 1000 genes of the
-immune counts (1e5 cells; with its marginal calibration, and without it for the calibration's cost), GeneSys on the myoblast time course (2000 genes, FPKM, 3 trajectories x 4
+immune counts (1e5 cells; with its marginal calibration, and without it or without the count draw
+for their costs), GeneSys on the myoblast time course (2000 genes, FPKM, 3 trajectories x 4
 steps, ``generate(2000)`` = 24000 cells). ``--baseline`` also times the previous implementation (dense
 matrix, then ``scipy.sparse.csr_matrix``; kept in this script only), alternating new and old in the same
 process, and gives the ratio. Writes ``benchmarks/results/speed.json`` and prints a markdown table.
@@ -196,6 +197,16 @@ def _uncalibrated(model, n_obs: int, seed: int):
         model.module.marginals.load_state_dict(tables)
 
 
+def _without_draw(model, n_obs: int, seed: int):
+    """ScGAN's ``generate`` without its count draw (as ``output_noise="none"``; units put back after)."""
+    units = model.module.count_noise.units.clone()
+    model.module.count_noise.units.zero_()
+    try:
+        return model.generate(n_obs, seed=seed)
+    finally:
+        model.module.count_noise.units.copy_(units)
+
+
 def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs: int = 2) -> dict:
     """Seconds of ``generate(n_obs)`` (medians of ``repeats``), new and (``baseline``) previous, alternating."""
     import warnings
@@ -210,6 +221,8 @@ def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs:
     runs = [("new", fitted.generate)] + ([("baseline", lambda n, seed: old(fitted, n, seed))] if baseline else [])
     if model == "ScGAN":  # what the marginal calibration costs
         runs.append(("uncalibrated", lambda n, seed: _uncalibrated(fitted, n, seed)))
+        # what the count draw costs
+        runs.append(("without_draw", lambda n, seed: _without_draw(fitted, n, seed)))
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
     peak: dict[str, int] = {}
     for rep in range(repeats):
@@ -232,6 +245,8 @@ def run_generation(model: str, n_obs: int, repeats: int, baseline: bool, epochs:
         row["speedup"] = row["seconds_baseline"] / row["seconds"]
     if "uncalibrated" in times:
         row["calibration_cost"] = row["seconds"] / row["seconds_uncalibrated"]
+    if "without_draw" in times:
+        row["draw_cost"] = row["seconds"] / row["seconds_without_draw"]
     return row
 
 
@@ -280,7 +295,7 @@ def main() -> None:
     cols = ["model", "n_generated", "n_vars", "seconds", "cells_per_s", "peak_extra_MB"]
     if args.baseline:
         cols += ["seconds_baseline", "cells_per_s_baseline", "peak_extra_MB_baseline", "speedup"]
-    cols += ["seconds_uncalibrated", "calibration_cost"]
+    cols += ["seconds_uncalibrated", "calibration_cost", "seconds_without_draw", "draw_cost"]
     print(markdown_table(gen_rows, cols))
     name = "speed_quick" if args.quick else "speed"
     if args.skip_training:  # keep the training figures of the last full run
